@@ -1,0 +1,1 @@
+"""Small data sets bundled with fastei (installed as ``fastei._data``)."""

@@ -1,0 +1,183 @@
+"""Feedforward networks as chains of dense layers built from plain NumPy arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._validation import check_finite_array
+from .activations import Activation, get_activation
+
+__all__ = ["Dense", "Network", "as_network"]
+
+
+@dataclass(frozen=True)
+class Dense:
+    """One dense layer ``y = f(W x + b)``.
+
+    Parameters
+    ----------
+    weights : array_like, shape (n_out, n_in)
+        Weight matrix, PyTorch convention.
+    bias : array_like, shape (n_out,), optional
+        Bias; ``None`` means no bias.
+    activation : str or Activation, default "sigmoid"
+        Registered activation name or object.
+    """
+
+    weights: np.ndarray
+    bias: np.ndarray | None = None
+    activation: Activation | str = "sigmoid"
+
+    def __post_init__(self):
+        weights = check_finite_array(self.weights, "weights", ndim=2)
+        object.__setattr__(self, "weights", weights)
+        if self.bias is not None:
+            bias = check_finite_array(self.bias, "bias", ndim=1)
+            if bias.shape[0] != weights.shape[0]:
+                raise ValueError(
+                    f"bias has {bias.shape[0]} entries but weights of shape {weights.shape} "
+                    f"have {weights.shape[0]} outputs; give a bias of shape ({weights.shape[0]},)"
+                )
+            object.__setattr__(self, "bias", bias)
+        object.__setattr__(self, "activation", get_activation(self.activation))
+
+    @property
+    def n_in(self) -> int:
+        """Number of input nodes."""
+        return self.weights.shape[1]
+
+    @property
+    def n_out(self) -> int:
+        """Number of output nodes."""
+        return self.weights.shape[0]
+
+    def forward(self, x) -> np.ndarray:
+        """Apply the layer to inputs of shape ``(n_samples, n_in)`` (plain NumPy)."""
+        z = np.asarray(x, dtype=np.float64) @ self.weights.T
+        if self.bias is not None:
+            z = z + self.bias
+        return self.activation(z)
+
+
+class Network:
+    """A chain of :class:`Dense` layers whose shapes connect.
+
+    Parameters
+    ----------
+    layers : sequence of Dense
+        Layers in order from input to output.
+
+    Raises
+    ------
+    ValueError
+        If the chain is empty or a layer's input width differs from the previous
+        layer's output width.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> net = Network.from_weights([np.ones((3, 2)), np.ones((1, 3))], activation="tanh")
+    >>> net.widths
+    (2, 3, 1)
+    """
+
+    def __init__(self, layers: Sequence[Dense]):
+        layers = tuple(layers)
+        if not layers:
+            raise ValueError("a network needs at least one layer; got an empty list of layers")
+        for k, layer in enumerate(layers):
+            if not isinstance(layer, Dense):
+                raise TypeError(
+                    f"layers[{k}] is a {type(layer).__name__}; build layers with fastei.Dense"
+                )
+        for k in range(1, len(layers)):
+            if layers[k].n_in != layers[k - 1].n_out:
+                raise ValueError(
+                    f"layer {k - 1} has shape {layers[k - 1].weights.shape} (n_out, n_in) but "
+                    f"layer {k} has shape {layers[k].weights.shape}, which expects "
+                    f"{layers[k].n_in} inputs; layer {k} needs {layers[k - 1].n_out} columns"
+                )
+        self.layers = layers
+
+    @classmethod
+    def from_weights(cls, weights, biases=None, activation="sigmoid") -> Network:
+        """Build a network from a list of weight matrices.
+
+        Parameters
+        ----------
+        weights : sequence of array_like
+            Weight matrices, each of shape ``(n_out, n_in)``.
+        biases : sequence of array_like or None, optional
+            One bias (or None) per layer.
+        activation : str, Activation or sequence of them, default "sigmoid"
+            One activation for every layer, or one per layer.
+        """
+        weights = list(weights)
+        biases = [None] * len(weights) if biases is None else list(biases)
+        if len(biases) != len(weights):
+            raise ValueError(
+                f"biases has {len(biases)} entries for {len(weights)} weight matrices; "
+                "give one bias (or None) per layer"
+            )
+        if isinstance(activation, (str, Activation)):
+            activation = [activation] * len(weights)
+        activation = list(activation)
+        if len(activation) != len(weights):
+            raise ValueError(
+                f"activation has {len(activation)} entries for {len(weights)} layers; "
+                "give one activation or one per layer"
+            )
+        return cls([Dense(w, b, a) for w, b, a in zip(weights, biases, activation)])
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Network(self.layers[index])
+        return self.layers[index]
+
+    def __repr__(self) -> str:
+        acts = ", ".join(layer.activation.name for layer in self.layers)
+        return f"Network(widths={self.widths}, activations=[{acts}])"
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """Node counts from the input layer to the output layer."""
+        return (self.layers[0].n_in,) + tuple(layer.n_out for layer in self.layers)
+
+    def forward(self, x) -> np.ndarray:
+        """Propagate inputs of shape ``(n_samples, n_in)`` through every layer."""
+        h = np.asarray(x, dtype=np.float64)
+        for layer in self.layers:
+            h = layer.forward(h)
+        return h
+
+
+def as_network(network) -> Network:
+    """Coerce a :class:`Network`, a :class:`Dense`, one weight matrix or a list of them.
+
+    Plain arrays are taken as the paper's setting: sigmoid layers without bias.
+
+    Raises
+    ------
+    TypeError
+        If ``network`` cannot be read as a network.
+    """
+    if isinstance(network, Network):
+        return network
+    if isinstance(network, Dense):
+        return Network([network])
+    if isinstance(network, np.ndarray) and network.ndim == 2:
+        return Network.from_weights([network])
+    if isinstance(network, (list, tuple)) and network:
+        if all(isinstance(layer, Dense) for layer in network):
+            return Network(network)
+        return Network.from_weights(network)
+    raise TypeError(
+        f"network must be a fastei.Network, a Dense layer, a 2-D weight array or a list of "
+        f"them; got {type(network).__name__}"
+    )

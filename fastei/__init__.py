@@ -2,15 +2,37 @@
 
 from ._version import __version__
 from .activations import Activation, available_activations, get_activation, register_activation
+from .estimators import (
+    Measures,
+    degeneracy,
+    ei,
+    ei_parts,
+    ei_parts_matrix,
+    group_ei,
+    measure,
+    phi_feedforward,
+    sensitivity,
+    sensitivity_matrix,
+)
 from .network import Dense, Network, as_network
 
 __all__ = [
     "__version__",
     "Activation",
     "Dense",
+    "Measures",
     "Network",
     "as_network",
     "available_activations",
+    "degeneracy",
+    "ei",
+    "ei_parts",
+    "ei_parts_matrix",
     "get_activation",
+    "group_ei",
+    "measure",
+    "phi_feedforward",
     "register_activation",
+    "sensitivity",
+    "sensitivity_matrix",
 ]

@@ -171,11 +171,13 @@ def as_network(network) -> Network:
         return network
     if isinstance(network, Dense):
         return Network([network])
-    if isinstance(network, np.ndarray) and network.ndim == 2:
+    if isinstance(network, np.ndarray):
         return Network.from_weights([network])
     if isinstance(network, (list, tuple)) and network:
         if all(isinstance(layer, Dense) for layer in network):
             return Network(network)
+        if all(np.ndim(row) == 1 for row in network):
+            return Network.from_weights([network])  # one matrix written as nested lists
         return Network.from_weights(network)
     raise TypeError(
         f"network must be a fastei.Network, a Dense layer, a 2-D weight array or a list of "

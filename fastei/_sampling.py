@@ -1,0 +1,424 @@
+"""Streaming plug-in counting: noise in chunks through the span, counts in hash tables.
+
+This module drives the kernels of :mod:`fastei._kernels`. It owns the chunk loop, the
+hash tables and the memory plan (how many passes over the regenerated noise stream are
+needed so that the tables fit in the budget). Everything it returns is an integer count
+or an exact function of counts, so results do not depend on the thread count, the
+chunk size or the number of passes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from . import _kernels as K
+
+CHUNK_ROWS = 1 << 16
+BLOCK_ROWS = 2048    # rows per parallel task in the layer kernel
+MAX_LOAD = 0.75      # a shard's table grows past this fill
+PLANNED_LOAD = 0.6   # tables are sized for this fill of the expected states
+SMALL_COUNT = 4096   # counts up to this are tallied in a dense histogram
+
+
+@dataclass(frozen=True)
+class PreparedLayer:
+    """One layer in the form the kernels take."""
+
+    weights: np.ndarray    # (n_out, n_in), C-contiguous
+    bias: np.ndarray       # (n_out,), zeros when the layer has none
+    code: int              # kernel activation code; -1: apply ``func`` in NumPy
+    func: object           # the activation's NumPy function, for user activations
+
+
+@dataclass(frozen=True)
+class Span:
+    """A validated span with its intervention and binning settings."""
+
+    layers: tuple[PreparedLayer, ...]
+    n_in: int
+    n_out: int
+    in_range: tuple[float, float]
+    out_range: tuple[float, float]
+    in_bins: int
+    out_bins: int
+    drop: bool
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Outputs ``(n_out, n)`` of the span for node-major inputs ``x`` of shape ``(n_in, n)``."""
+        h = x
+        for layer in self.layers:
+            out = np.empty((layer.weights.shape[0], h.shape[1]))
+            K.dense_forward(h, layer.weights, layer.bias, layer.code, BLOCK_ROWS, out)
+            if layer.code < 0:
+                out = np.ascontiguousarray(layer.func(out), dtype=np.float64)
+            h = out
+        return h
+
+    def bin_inputs(self, x: np.ndarray) -> np.ndarray:
+        bins = np.empty(x.shape, dtype=np.int16)
+        K.bin_values(x, *self.in_range, self.in_bins, False, bins)
+        return bins
+
+    def bin_outputs(self, y: np.ndarray) -> tuple[np.ndarray, int]:
+        bins = np.empty(y.shape, dtype=np.int16)
+        outside = K.bin_values(y, *self.out_range, self.out_bins, self.drop, bins)
+        return bins, int(outside)
+
+
+class CountSum:
+    """Exact tally of a multiset of counts, for ``sum(c * log2(c))``.
+
+    Multiplicities of small counts are kept as integers and large counts as values, so
+    partial tallies from separate passes or sample blocks merge exactly and the final
+    sum (``math.fsum``, correctly rounded) does not depend on how the work was split.
+    """
+
+    def __init__(self):
+        self.small = np.zeros(SMALL_COUNT + 1, dtype=np.int64)
+        self.large: list[np.ndarray] = []
+
+    def add_table(self, table: _Table, total: int, unmixed_only: bool = False) -> None:
+        """Add the counts held in a hash table whose counts sum to at most ``total``
+        (only the unmixed input cells if asked)."""
+        n_shards, capacity, _ = table.records.shape
+        small = np.zeros((n_shards, SMALL_COUNT + 1), dtype=np.int64)
+        large = np.zeros((n_shards, min(capacity, total // SMALL_COUNT + 1)), dtype=np.int64)
+        n_large = np.zeros(n_shards, dtype=np.int64)
+        K.tally_counts(table.records, unmixed_only, small, large, n_large)
+        self.small += small.sum(axis=0)
+        self.large.extend(large[s, :n_large[s]] for s in range(n_shards) if n_large[s])
+
+    def merge(self, other: CountSum) -> None:
+        """Add another tally to this one."""
+        self.small += other.small
+        self.large.extend(other.large)
+
+    def c_log2_c(self) -> float:
+        """``sum(c * log2(c))`` over the tallied counts."""
+        c = np.arange(2, SMALL_COUNT + 1, dtype=np.float64)
+        terms = (self.small[2:] * (c * np.log2(c))).tolist()
+        for values in self.large:
+            v = values.astype(np.float64)
+            terms.extend((v * np.log2(v)).tolist())
+        return math.fsum(terms)
+
+
+def mutual_information(n: int, x: CountSum, y: CountSum, xy: CountSum) -> float:
+    """Plug-in ``I(X; Y)`` in bits from the count tallies of ``n`` samples."""
+    if n == 0:
+        return 0.0
+    return max(0.0, math.log2(n) + (xy.c_log2_c() - x.c_log2_c() - y.c_log2_c()) / n)
+
+
+def pair_information(counts: np.ndarray) -> np.ndarray:
+    """Plug-in mutual information in bits of each 2-D histogram ``counts[..., bx, by]``.
+
+    Summed term by term, ``p(x, y) log2(p(x, y) / (p(x) p(y)))``, so independent
+    variables give exactly 0.
+    """
+    counts = counts.astype(np.float64)
+    n = counts.sum(axis=(-2, -1), keepdims=True)
+    px = counts.sum(axis=-1, keepdims=True)
+    py = counts.sum(axis=-2, keepdims=True)
+    positive = counts > 0
+    ratio = np.where(positive, counts * n, 1.0) / np.where(positive, px * py, 1.0)
+    terms = np.where(positive, counts * np.log2(ratio), 0.0)
+    safe_n = np.where(n[..., 0, 0] > 0, n[..., 0, 0], 1.0)
+    return np.maximum(terms.sum(axis=(-2, -1)) / safe_n, 0.0)
+
+
+def key_layout(n_nodes: int, n_bins: int) -> tuple[int, int, bool]:
+    """Bits per bin, words per key and whether keys are hashed (wider than 128 bits)."""
+    bits = max(1, (n_bins - 1).bit_length())
+    total = bits * n_nodes
+    return bits, (1 if total <= 64 else 2), total > 128
+
+
+class _TableBudgetExceeded(Exception):
+    """A table would outgrow the memory plan; the caller retries with more passes."""
+
+
+@dataclass
+class _Table:
+    """A sharded open-addressing hash table of records ``[count, key..., payload...]``."""
+
+    records: np.ndarray  # (n_shards, capacity, record) uint64
+    fill: np.ndarray     # (n_shards,) int64
+    key_words: int
+    split: int           # first output word of a joint key; key_words for plain states
+
+    @classmethod
+    def empty(cls, n_shards, capacity, record, key_words, split):
+        return cls(np.zeros((n_shards, capacity, record), dtype=np.uint64),
+                   np.zeros(n_shards, dtype=np.int64), key_words, split)
+
+    @property
+    def nbytes(self) -> int:
+        return self.records.nbytes
+
+    @property
+    def limit(self) -> int:
+        return int(self.records.shape[1] * MAX_LOAD)
+
+    def grown(self) -> _Table:
+        n_shards, capacity, record = self.records.shape
+        new = _Table.empty(n_shards, 2 * capacity, record, self.key_words, self.split)
+        K.rehash(self.records, self.key_words, self.split, new.records, new.fill)
+        return new
+
+
+@dataclass
+class JointCounts:
+    """Tallies of one joint stream over ``(A inputs, B outputs)`` plus pairwise counts."""
+
+    n_valid: int
+    n_outside: int
+    x: CountSum | None
+    y: CountSum | None
+    xy: CountSum | None
+    pairs: np.ndarray | None
+    passes: int
+
+    def information(self) -> float:
+        return mutual_information(self.n_valid, self.x, self.y, self.xy)
+
+
+class JointCounter:
+    """Counts one span's joint stream within a memory budget.
+
+    Parameters
+    ----------
+    span : Span
+    key : numpy.uint64
+        Noise stream key.
+    samples : int
+    inputs, outputs : ndarray of int64
+        Nodes whose joint states are counted (``None`` for no joint counting).
+    pairs : bool
+        Also accumulate the (input, output) pair histograms for EI_parts.
+    max_memory : int
+        Byte budget for tables and buffers.
+    progress : tqdm-like or None
+        Updated with the number of rows processed in each pass.
+    chunk_rows : int
+        Rows per chunk (any value gives the same counts).
+    """
+
+    def __init__(self, span, key, samples, inputs, outputs, pairs, max_memory,
+                 progress=None, chunk_rows=CHUNK_ROWS, n_shards=None):
+        self.span, self.key, self.samples = span, key, samples
+        self.inputs, self.outputs, self.want_pairs = inputs, outputs, pairs
+        self.max_memory, self.progress, self.chunk_rows = max_memory, progress, chunk_rows
+        self.n_shards = n_shards or max(1, numba.get_num_threads())
+        self.all_inputs = np.arange(span.n_in, dtype=np.int64)
+        if inputs is not None:
+            self.x_bits, self.wx, self.x_hashed = key_layout(len(inputs), span.in_bins)
+            self.y_bits, self.wy, self.y_hashed = key_layout(len(outputs), span.out_bins)
+
+    # ------------------------------------------------------------------ planning
+    def plan(self) -> tuple[int, bool]:
+        """Number of passes and whether output states are partitioned too."""
+        if self.inputs is None:
+            return 1, False
+        budget = self.max_memory - self._buffer_bytes()
+        x_states = min(self.samples, self.span.in_bins ** len(self.inputs))
+        y_states = min(self.samples, self.span.out_bins ** len(self.outputs))
+        x_bytes = x_states / PLANNED_LOAD * 8 * (1 + self.wx + self.wy)
+        y_bytes = y_states / PLANNED_LOAD * (8 * self.wy + 8)
+        if budget <= 0:
+            raise MemoryError(
+                f"max_memory={self.max_memory} bytes does not even hold the chunk buffers "
+                f"({self._buffer_bytes()} bytes); raise max_memory"
+            )
+        if x_bytes + y_bytes <= budget:
+            return 1, False
+        if y_bytes <= budget / 2:
+            return math.ceil(x_bytes / (budget - y_bytes)), False
+        return math.ceil((x_bytes + y_bytes) / budget), True
+
+    def _buffer_bytes(self) -> int:
+        widths = sum(layer.weights.shape[0] for layer in self.span.layers) + self.span.n_in
+        per_row = 8 * widths + 2 * (self.span.n_in + self.span.n_out) + 64
+        pair_bytes = 0
+        if self.want_pairs:
+            pair_bytes = 8 * self.span.n_in * self.span.n_out * self.span.in_bins * self.span.out_bins
+        return per_row * self.chunk_rows + pair_bytes
+
+    # ------------------------------------------------------------------ counting
+    def run(self) -> JointCounts:
+        """Count the stream, adding passes until the tables fit in the budget."""
+        passes, split_outputs = self.plan()
+        while True:
+            if passes > max(1, self.samples):
+                raise MemoryError(
+                    f"max_memory={self.max_memory} bytes is too small for these counts even "
+                    f"with {self.samples} passes; raise max_memory"
+                )
+            try:
+                return self._run(passes, split_outputs)
+            except _TableBudgetExceeded as exceeded:
+                passes *= 2
+                split_outputs = split_outputs or exceeded.args[0] == "outputs"
+
+    def _run(self, passes, split_outputs) -> JointCounts:
+        span = self.span
+        joint = self.inputs is not None
+        x_sum, y_sum, xy_sum = (CountSum(), CountSum(), CountSum()) if joint else (None,) * 3
+        pairs = None
+        if self.want_pairs:
+            pairs = np.zeros((span.n_in, span.n_out, span.in_bins, span.out_bins), np.int64)
+        n_valid = n_outside = 0
+        prefix = self._prefix_nodes(passes) if joint else None
+        if self.progress is not None:
+            self.progress.reset(total=self.samples * passes)
+        self._outputs = [self._new_y_table(passes, split_outputs)] if joint else []
+        for p in range(passes):
+            self._cells = self._new_cell_tables(passes) if joint else []
+            if split_outputs and p > 0:
+                self._outputs = [self._new_y_table(passes, split_outputs)]
+            for start in range(0, self.samples, self.chunk_rows):
+                rows = np.arange(start, min(start + self.chunk_rows, self.samples), dtype=np.int64)
+                chunk_size = rows.size
+                if passes > 1 and not split_outputs:
+                    rows = rows[self._prefix_partition_of_rows(rows, prefix, passes) == p]
+                x = np.empty((span.n_in, rows.size))
+                K.fill_uniform(self.key, rows, span.n_in, self.all_inputs, *span.in_range, x)
+                x_bins = span.bin_inputs(x)
+                y_bins, outside = span.bin_outputs(span.forward(x))
+                counts_rows = not split_outputs or p == 0
+                if counts_rows:
+                    n_outside += outside
+                    if pairs is not None:
+                        K.pair_counts(x_bins, y_bins, pairs)
+                if joint:
+                    n_kept = self._count_joint(x_bins, y_bins, p, passes, prefix, split_outputs)
+                    n_valid += n_kept if counts_rows else 0
+                elif counts_rows:
+                    n_valid += rows.size
+                if self.progress is not None:
+                    self.progress.update(chunk_size)
+            if joint:
+                cells, joint_table = self._cells
+                x_sum.add_table(cells, self.samples)
+                xy_sum.add_table(cells, self.samples, unmixed_only=True)
+                xy_sum.add_table(joint_table, self.samples)
+                if split_outputs:
+                    y_sum.add_table(self._outputs[0], self.samples)
+        if joint and not split_outputs:
+            y_sum.add_table(self._outputs[0], self.samples)
+        self._cells = self._outputs = []
+        return JointCounts(n_valid, n_outside, x_sum, y_sum, xy_sum, pairs, passes)
+
+    def _count_joint(self, x_bins, y_bins, p, passes, prefix, split_outputs) -> int:
+        """Insert a chunk's states into the tables; return the number of valid rows."""
+        n = x_bins.shape[1]
+        x_keys = np.empty((n, self.wx), np.uint64)
+        y_keys = np.empty((n, self.wy), np.uint64)
+        x_hashes = np.empty(n, np.uint64)
+        y_hashes = np.empty(n, np.uint64)
+        x_ok = np.empty(n, np.bool_)
+        valid = np.empty(n, np.bool_)
+        K.cell_keys(x_bins, self.inputs, self.x_bits, self.x_hashed, x_keys, x_hashes, x_ok)
+        K.cell_keys(y_bins, self.outputs, self.y_bits, self.y_hashed, y_keys, y_hashes, valid)
+        x_mask = y_mask = valid
+        if split_outputs:
+            x_part = np.empty(n, np.int64)
+            K.prefix_partition(x_bins, prefix, self.span.in_bins, passes, x_part)
+            y_part = np.empty(n, np.int64)
+            K.hash_partition(y_hashes, passes, y_part)
+            x_mask = valid & (x_part == p)
+            y_mask = valid & (y_part == p)
+
+        def count_cells(tables, resume):
+            cells, joint_table = tables
+            K.count_joint_states(x_keys, x_hashes, y_keys, y_hashes, x_mask, cells.records,
+                                 cells.fill, cells.limit, joint_table.records,
+                                 joint_table.fill, joint_table.limit, resume)
+
+        def count_outputs(tables, resume):
+            (outputs,) = tables
+            K.count_states(y_keys, y_hashes, y_mask, outputs.records, outputs.fill,
+                           outputs.limit, resume)
+
+        self._insert(self._cells, n, count_cells, "inputs")
+        self._insert(self._outputs, n, count_outputs, "outputs")
+        return int(np.count_nonzero(valid))
+
+    def _insert(self, tables, n_rows, kernel, role):
+        """Run a resumable insert kernel, growing full tables until every row is in."""
+        resume = np.zeros(self.n_shards, dtype=np.int64)
+        while True:
+            kernel(tables, resume)
+            if resume.min() >= n_rows:
+                return
+            for index, table in enumerate(tables):
+                if table.fill.max() >= table.limit - 2:
+                    live = sum(t.nbytes for t in self._cells + self._outputs)
+                    if live + 2 * table.nbytes + self._buffer_bytes() > self.max_memory:
+                        raise _TableBudgetExceeded(role)
+                    tables[index] = table.grown()
+
+    # ------------------------------------------------------------------ tables
+    def _new_cell_tables(self, passes):
+        expected = min(self.samples, self.span.in_bins ** len(self.inputs)) / passes
+        capacity = self._capacity(expected)
+        record = 1 + self.wx + self.wy
+        cells = _Table.empty(self.n_shards, capacity, record, self.wx, self.wx)
+        joint_table = _Table.empty(self.n_shards, 64, record, self.wx + self.wy, self.wx)
+        return [cells, joint_table]
+
+    def _new_y_table(self, passes, split_outputs):
+        expected = min(self.samples, self.span.out_bins ** len(self.outputs))
+        if split_outputs:
+            expected /= passes
+        return _Table.empty(self.n_shards, self._capacity(expected), 1 + self.wy, self.wy,
+                            self.wy)
+
+    def _capacity(self, expected_states: float) -> int:
+        per_shard = expected_states / self.n_shards
+        return int(math.ceil((per_shard + 4 * math.sqrt(per_shard) + 8) / PLANNED_LOAD))
+
+    def _prefix_nodes(self, passes) -> np.ndarray:
+        m = 1
+        while m < len(self.inputs) and self.span.in_bins ** m < 16 * passes:
+            m += 1
+        return self.inputs[:m]
+
+    def _prefix_partition_of_rows(self, rows, prefix, passes) -> np.ndarray:
+        span = self.span
+        x_prefix = np.empty((prefix.size, rows.size))
+        K.fill_uniform(self.key, rows, span.n_in, prefix, *span.in_range, x_prefix)
+        part = np.empty(rows.size, np.int64)
+        K.prefix_partition(span.bin_inputs(x_prefix), np.arange(prefix.size, dtype=np.int64),
+                           span.in_bins, passes, part)
+        return part
+
+
+def sensitivity_counts(span: Span, key, samples: int, baseline: float,
+                       chunk_rows: int = CHUNK_ROWS, progress=None) -> tuple[np.ndarray, int]:
+    """Pair histograms when each input alone is perturbed and the rest sit at ``baseline``.
+
+    Input ``i`` takes the same noise values as in the joint stream of the same key.
+    Returns counts of shape ``(n_in, n_out, in_bins, out_bins)`` and the number of output
+    values outside the output range.
+    """
+    counts = np.zeros((span.n_in, span.n_out, span.in_bins, span.out_bins), np.int64)
+    n_outside = 0
+    for i in range(span.n_in):
+        node = np.array([i], dtype=np.int64)
+        for start in range(0, samples, chunk_rows):
+            rows = np.arange(start, min(start + chunk_rows, samples), dtype=np.int64)
+            noise = np.empty((1, rows.size))
+            K.fill_uniform(key, rows, span.n_in, node, *span.in_range, noise)
+            x = np.full((span.n_in, rows.size), baseline)
+            x[i] = noise[0]
+            y_bins, outside = span.bin_outputs(span.forward(x))
+            n_outside += outside
+            K.pair_counts(span.bin_inputs(noise), y_bins, counts[i:i + 1])
+            if progress is not None:
+                progress.update(rows.size)
+    return counts, n_outside

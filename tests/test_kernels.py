@@ -1,0 +1,188 @@
+"""Kernels and sampled estimators against the plain NumPy reference: same noise, same counts."""
+
+import math
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import fastei
+from fastei import _kernels, _rng
+from fastei._sampling import CHUNK_ROWS, JointCounter, key_layout
+from fastei.estimators import _span_setup
+
+from . import reference as ref
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _layers(weights, func=_sigmoid, bias=None):
+    return [(w, np.zeros(w.shape[0]) if bias is None else bias, func) for w in weights]
+
+
+def _joint_counts(weights, samples, seed=0, inputs=None, outputs=None, **options):
+    network = fastei.Network.from_weights(weights, activation=options.pop("activation", "sigmoid"))
+    setup = _span_setup(network, options.pop("span", 0), options.pop("in_bins", 8),
+                        options.pop("out_bins", 8), None, None, options.pop("overflow", "clip"))
+    inputs = np.arange(setup.n_in) if inputs is None else np.asarray(inputs)
+    outputs = np.arange(setup.n_out) if outputs is None else np.asarray(outputs)
+    return JointCounter(setup, _rng.stream_key(seed, _rng.JOINT_STREAM), samples, inputs,
+                        outputs, True, options.pop("max_memory", 2**30), **options).run()
+
+
+def _multiplicities(tally):
+    """``m[c]`` = number of states seen ``c`` times, from a CountSum."""
+    large = np.concatenate(tally.large) if tally.large else np.zeros(0, np.int64)
+    m = np.zeros(max(tally.small.size, large.max(initial=0) + 1), np.int64)
+    m[:tally.small.size] = tally.small
+    np.add.at(m, large, 1)
+    return np.trim_zeros(m, "b")
+
+
+def test_noise_matches_reference_bit_for_bit():
+    key = _rng.stream_key(7, _rng.JOINT_STREAM)
+    rows = np.array([0, 1, 5, 2**40 + 3], dtype=np.int64)
+    nodes = np.arange(5, dtype=np.int64)
+    out = np.empty((5, rows.size))
+    _kernels.fill_uniform(key, rows, 5, nodes, -1.0, 3.0, out)
+    assert_array_equal(out.T, ref.uniform_noise(key, rows, 5, -1.0, 3.0))
+    assert out.min() >= -1.0 and out.max() < 3.0
+
+
+@pytest.mark.parametrize("code, func", [(0, lambda z: z), (1, _sigmoid), (2, np.tanh),
+                                        (3, lambda z: np.maximum(z, 0.0))])
+def test_layer_kernel_matches_reference(code, func):
+    rng = np.random.default_rng(code)
+    weights, bias = rng.normal(size=(7, 5)), rng.normal(size=7)
+    x = rng.uniform(-2, 2, size=(300, 5))
+    out = np.empty((7, 300))
+    _kernels.dense_forward(np.ascontiguousarray(x.T), weights, bias, code, 64, out)
+    # Same additions in the same order; only exp/tanh may differ in the last ulp.
+    assert_allclose(out.T, ref.forward([(weights, bias, func)], x), rtol=1e-14, atol=1e-300)
+
+
+def test_binning_counts_and_overflow_match_reference():
+    values = np.array([[-0.5, 0.0, 0.124, 0.125, 0.5, 0.999, 1.0, 1.7]])
+    for drop in (False, True):
+        out = np.empty(values.shape, np.int16)
+        outside = _kernels.bin_values(values, 0.0, 1.0, 8, drop, out)
+        assert_array_equal(out, ref.bins_of(values, 0.0, 1.0, 8, drop))
+        assert outside == 2
+
+
+@pytest.mark.parametrize("n_nodes, n_bins", [(3, 8), (21, 8), (25, 8), (42, 8), (50, 8), (9, 300)])
+def test_cell_keys_are_lossless_up_to_128_bits(n_nodes, n_bins):
+    rng = np.random.default_rng(n_nodes)
+    bins = rng.integers(0, n_bins, size=(n_nodes, 400)).astype(np.int16)
+    bits, words, hashed = key_layout(n_nodes, n_bins)
+    keys = np.empty((400, words), np.uint64)
+    hashes = np.empty(400, np.uint64)
+    valid = np.empty(400, np.bool_)
+    _kernels.cell_keys(bins, np.arange(n_nodes), bits, hashed, keys, hashes, valid)
+    assert hashed == (bits * n_nodes > 128)
+    if not hashed:
+        packed = [sum(int(b) << (bits * c) for c, b in enumerate(column)) for column in bins.T]
+        got = [int(k[0]) | (int(k[1]) << 64 if words > 1 else 0) for k in keys]
+        assert got == packed
+    distinct_rows = len({tuple(column) for column in bins.T})
+    assert len({tuple(k) for k in keys.tolist()}) == distinct_rows
+    assert valid.all()
+
+
+@pytest.mark.parametrize("widths, in_bins, out_bins", [
+    ((3, 2), 8, 8), ((25, 6), 8, 8), ((4, 30), 4, 8), ((50, 3), 8, 8), ((2, 2), 64, 64)])
+def test_joint_counts_equal_reference(widths, in_bins, out_bins):
+    n_in, n_out = widths
+    rng = np.random.default_rng(n_in)
+    weights = [rng.uniform(-3, 3, size=(n_out, n_in))]
+    samples = 30_000
+    counts = _joint_counts(weights, samples, seed=3, in_bins=in_bins, out_bins=out_bins)
+    key = _rng.stream_key(3, _rng.JOINT_STREAM)
+    xb, yb, _ = ref.joint_stream(_layers(weights), key, samples, (0, 1), (0, 1), in_bins, out_bins)
+    for tally, states in ((counts.x, xb), (counts.y, yb), (counts.xy, np.hstack([xb, yb]))):
+        assert_array_equal(_multiplicities(tally), np.bincount(ref.state_counts(states)))
+    assert_allclose(counts.information(), ref.mutual_information(xb, yb), rtol=1e-12)
+    assert_allclose(counts.pairs.sum(axis=(2, 3)), samples)
+    assert_allclose(fastei.ei_parts_matrix(weights, samples=samples, seed=3, in_bins=in_bins,
+                                           out_bins=out_bins),
+                    ref.pair_matrix(xb, yb), rtol=1e-12, atol=1e-15)
+
+
+def test_large_counts_are_tallied_exactly():
+    # 2 inputs at 2 bins and a saturated output: four cells seen ~5000 times each.
+    weights = [np.array([[40.0, 40.0]])]
+    counts = _joint_counts(weights, 20_000, in_bins=2, out_bins=2)
+    key = _rng.stream_key(0, _rng.JOINT_STREAM)
+    xb, yb, _ = ref.joint_stream(_layers(weights), key, 20_000, (0, 1), (0, 1), 2, 2)
+    assert counts.x.large
+    assert_array_equal(_multiplicities(counts.x), np.bincount(ref.state_counts(xb)))
+    assert_allclose(counts.information(), ref.mutual_information(xb, yb), rtol=1e-12)
+
+
+def test_group_ei_matches_reference():
+    rng = np.random.default_rng(5)
+    weights = [rng.uniform(-4, 4, size=(4, 5))]
+    key = _rng.stream_key(2, _rng.JOINT_STREAM)
+    got = fastei.group_ei(weights, [0, 3], [1, 2], samples=20_000, seed=2)
+    expected = ref.ei(_layers(weights), key, 20_000, (0, 1), (0, 1), 8, 8, [0, 3], [1, 2])
+    assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_drop_matches_reference_for_relu():
+    rng = np.random.default_rng(6)
+    weights = [rng.uniform(0, 3, size=(2, 3))]
+    relu = lambda z: np.maximum(z, 0.0)  # noqa: E731
+    key = _rng.stream_key(1, _rng.JOINT_STREAM)
+    network = fastei.Network.from_weights(weights, activation="relu")
+    m = fastei.measure(network, samples=20_000, sensitivity_samples=3000, seed=1,
+                       overflow="drop")
+    expected = ref.ei(_layers(weights, relu), key, 20_000, (0, 1), (0, 1), 8, 8, drop=True)
+    assert_allclose(m.ei, expected, rtol=1e-12)
+    xb, yb, outside = ref.joint_stream(_layers(weights, relu), key, 20_000, (0, 1), (0, 1),
+                                       8, 8, drop=True)
+    assert m.out_of_range == outside > 0
+    assert m.valid_samples == int((yb >= 0).all(axis=1).sum())
+    assert_allclose(m.ei_parts_matrix, ref.pair_matrix(xb, yb), rtol=1e-12, atol=1e-15)
+    assert_allclose(m.sensitivity_matrix,
+                    ref.sensitivity_matrix(_layers(weights, relu), key, 3000, (0, 1), (0, 1),
+                                           8, 8, drop=True), rtol=1e-12, atol=1e-15)
+
+
+def test_sensitivity_matches_reference_with_baseline_and_bias():
+    rng = np.random.default_rng(8)
+    weights, bias = rng.uniform(-5, 5, size=(3, 4)), rng.normal(size=3)
+    network = fastei.Network([fastei.Dense(weights, bias, "tanh")])
+    got = fastei.sensitivity_matrix(network, samples=4000, seed=4, baseline=0.3,
+                                    in_range=(-1, 1), out_range=(-1, 1), in_bins=16)
+    key = _rng.stream_key(4, _rng.SENSITIVITY_STREAM)
+    expected = ref.sensitivity_matrix([(weights, bias, np.tanh)], key, 4000, (-1, 1), (-1, 1),
+                                      16, 8, baseline=0.3)
+    assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+
+
+def test_two_layer_span_matches_reference():
+    rng = np.random.default_rng(9)
+    weights = [rng.uniform(-2, 2, size=(4, 3)), rng.uniform(-2, 2, size=(2, 4))]
+    key = _rng.stream_key(0, _rng.JOINT_STREAM)
+    expected = ref.ei(_layers(weights), key, 20_000, (0, 1), (0, 1), 8, 8)
+    assert_allclose(fastei.ei(weights, span=(0, 1), samples=20_000), expected, rtol=1e-12)
+
+
+def test_user_activation_runs_through_the_same_pipeline():
+    softsign = fastei.Activation("softsign_test", lambda z: z / (1.0 + np.abs(z)), (-1.0, 1.0))
+    fastei.register_activation(softsign, replace=True)
+    weights = [np.random.default_rng(1).uniform(-3, 3, size=(2, 3))]
+    network = fastei.Network.from_weights(weights, activation="softsign_test")
+    key = _rng.stream_key(0, _rng.JOINT_STREAM)
+    expected = ref.ei(_layers(weights, softsign.func), key, 10_000, (0, 1), (-1, 1), 8, 8)
+    assert_allclose(fastei.ei(network, samples=10_000), expected, rtol=1e-12)
+
+
+def test_entropy_identity_holds_for_counts_tallies():
+    counts = _joint_counts([np.eye(3) * 5.0], 10_000)
+    n = counts.n_valid
+    h_x = math.log2(n) - counts.x.c_log2_c() / n
+    assert 0 < h_x <= 3 * 3
+    assert counts.passes == 1 and CHUNK_ROWS > 0

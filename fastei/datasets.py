@@ -195,7 +195,8 @@ def read_idx(path) -> np.ndarray:
             f"{str(path)!r} holds {len(raw) - offset} data bytes but its header announces "
             f"shape {shape} of {dtype}; the file is truncated or corrupt"
         )
-    return np.frombuffer(raw, dtype=dtype, offset=offset).reshape(shape).astype(dtype.newbyteorder("="))
+    array = np.frombuffer(raw, dtype=dtype, offset=offset).reshape(shape)
+    return array.astype(dtype.newbyteorder("="))
 
 
 def resize_images(images, size: int = MNIST_SIZE) -> np.ndarray:
@@ -269,7 +270,8 @@ def reduce_mnist(images, labels, *, digits: int = MNIST_DIGITS, size: int = MNIS
 
 
 def _find_idx(directory: Path, stem: str) -> Path | None:
-    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+    dotted = stem.replace("-idx", ".idx")
+    for name in (stem, stem + ".gz", dotted, dotted + ".gz"):
         if (directory / name).is_file():
             return directory / name
     return None

@@ -289,6 +289,8 @@ def read_snapshot(path, index: int = -1) -> Snapshot:
     """
     with _open(path) as handle:
         names = _complete_names(handle)
+        if not names:
+            raise ValueError(f"{os.fspath(path)!r} holds no complete snapshot yet")
         if not -len(names) <= index < len(names):
             raise ValueError(
                 f"snapshot index {index} is out of range: {os.fspath(path)!r} holds "

@@ -373,16 +373,16 @@ def train(config: TrainConfig, *, output=None, overwrite: bool = False,
     batches_done = 0
     snapshots = []
 
-    def evaluate(x, targets, labels):
-        out = Network.from_weights(weights, biases, activations).forward(x)
+    def evaluate(network, x, targets, labels):
+        out = network.forward(x)
         return float(per_example(out, targets).mean()), float((out.argmax(axis=1) == labels).mean())
 
     def snapshot(epoch, writer):
         network = Network.from_weights([w.copy() for w in weights],
                                        [None if b is None else b.copy() for b in biases],
                                        activations)
-        train_loss, train_acc = evaluate(x_train, t_train, y_train)
-        test_loss, test_acc = evaluate(dataset.x_test, t_test, dataset.y_test)
+        train_loss, train_acc = evaluate(network, x_train, t_train, y_train)
+        test_loss, test_acc = evaluate(network, dataset.x_test, t_test, dataset.y_test)
         metrics = {"train_loss": train_loss, "train_accuracy": train_acc,
                    "test_loss": test_loss, "test_accuracy": test_acc}
         if writer is not None:

@@ -171,6 +171,9 @@ def test_snapshot_index_out_of_range(tmp_path):
     assert read_snapshot(path, -1).index == 0
     with pytest.raises(ValueError, match="snapshot index 1 is out of range: .* holds 1 complete"):
         read_snapshot(path, 1)
+    SnapshotWriter(tmp_path / "empty.h5", {}).close()
+    with pytest.raises(ValueError, match="holds no complete snapshot yet"):
+        read_snapshot(tmp_path / "empty.h5")
 
 
 def test_writer_errors(tmp_path):

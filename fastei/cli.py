@@ -1,0 +1,160 @@
+"""Command-line front end: ``fastei <command> ...``.
+
+Each command has a parser builder ``_add_<name>_parser(subparsers)`` and a handler
+``_run_<name>(args) -> int``; :func:`main` dispatches to the handler. Errors in the
+input become one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ._version import __version__
+
+_INTERRUPTED = 130
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    """Parse dash-separated widths such as ``4-5-5-3``."""
+    try:
+        return tuple(int(w) for w in text.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"widths must be dash-separated integers such as 4-5-5-3, got {text!r}") from None
+
+
+def _add_train_parser(subparsers) -> None:
+    from .train import INITS, LOSSES, available_presets
+
+    parser = subparsers.add_parser(
+        "train", help="train a network and write its snapshots to an HDF5 file",
+        description="Train a network with plain SGD (the paper's settings by preset) and write "
+                    "a snapshot file, flushed after every snapshot. Options given here override "
+                    "the preset.")
+    parser.add_argument("--preset", default="iris", choices=available_presets(),
+                        help="the paper's experiment to start from (default: iris)")
+    parser.add_argument("-o", "--output", required=True, type=Path,
+                        help="HDF5 snapshot file to write, e.g. runs/iris-1.h5")
+    parser.add_argument("--seed", type=int, help="run seed (default: a fresh one, recorded)")
+    parser.add_argument("--widths", type=_widths,
+                        help="architecture as dash-separated widths, e.g. 4-5-5-3")
+    parser.add_argument("--activation", help="activation of every layer: sigmoid, tanh, relu, "
+                                             "linear, or a comma-separated list, one per layer")
+    parser.add_argument("--bias", action=argparse.BooleanOptionalAction, default=None,
+                        help="give every layer a bias")
+    parser.add_argument("--loss", choices=LOSSES, help="loss function")
+    parser.add_argument("--init", choices=INITS, help="weight initialisation")
+    parser.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float,
+                        help="SGD learning rate")
+    parser.add_argument("--batch-size", type=int, help="rows per SGD step")
+    parser.add_argument("--epochs", type=int, help="passes over the training set")
+    parser.add_argument("--snapshot-every", type=int, help="epochs between snapshots")
+    parser.add_argument("--shuffle-labels", action=argparse.BooleanOptionalAction, default=None,
+                        help="train on permuted labels (memorisation)")
+    parser.add_argument("--data", dest="data_path", type=str,
+                        help="reduced-MNIST .npz from 'fastei data mnist --idx DIR'")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    parser.set_defaults(handler=_run_train)
+
+
+def _run_train(args) -> int:
+    from tqdm.auto import tqdm
+
+    from .train import preset, train
+
+    overrides = {name: getattr(args, name) for name in (
+        "seed", "widths", "bias", "loss", "init", "learning_rate", "batch_size", "epochs",
+        "snapshot_every", "shuffle_labels", "data_path") if getattr(args, name) is not None}
+    if args.activation is not None:
+        names = tuple(args.activation.split(","))
+        overrides["activation"] = names[0] if len(names) == 1 else names
+    config = preset(args.preset, **overrides)
+    bar = tqdm(total=config.epochs, unit="epoch", file=sys.stderr,
+               disable=args.quiet or not sys.stderr.isatty())
+
+    def progress(epoch, snapshot):
+        bar.update(1)
+        if snapshot is not None:
+            bar.set_postfix(loss=f"{snapshot.metrics['train_loss']:.4f}",
+                            test_acc=f"{snapshot.metrics['test_accuracy']:.3f}")
+
+    start = time.perf_counter()
+    try:
+        run = train(config, output=args.output, overwrite=args.overwrite, progress=progress)
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"interrupted; {args.output} holds every snapshot completed so far",
+              file=sys.stderr)
+        return _INTERRUPTED
+    bar.close()
+    if not args.quiet:
+        last = run.snapshots[-1]
+        m = last.metrics
+        widths = "-".join(map(str, run.config["widths"]))
+        print(f"{run.config['preset']} {widths} seed {run.config['seed']}: {last.epoch} epochs in "
+              f"{time.perf_counter() - start:.1f} s; train loss {m['train_loss']:.4f} "
+              f"acc {m['train_accuracy']:.3f}, test loss {m['test_loss']:.4f} "
+              f"acc {m['test_accuracy']:.3f}; {len(run.snapshots)} snapshots in {args.output}")
+    return 0
+
+
+def _add_data_parser(subparsers) -> None:
+    from .datasets import available_datasets
+
+    parser = subparsers.add_parser(
+        "data", help="describe a bundled data set or build the full reduced MNIST",
+        description="Without --idx, print the size of a bundled data set. With --idx DIR, derive "
+                    "the paper's full reduced MNIST (digits 0-4, 5x5) from the standard MNIST "
+                    "IDX files in DIR and write it for 'fastei train --data'.")
+    parser.add_argument("name", choices=available_datasets(), help="data set")
+    parser.add_argument("--idx", type=Path, help="folder with the MNIST IDX files (mnist only)")
+    parser.add_argument("-o", "--output", type=Path, default=Path("mnist5x5-full.npz"),
+                        help="file to write with --idx (default: mnist5x5-full.npz)")
+    parser.add_argument("--n-train", type=int, default=25_000,
+                        help="training rows with --idx (default: 25000); the rest are test rows")
+    parser.set_defaults(handler=_run_data)
+
+
+def _run_data(args) -> int:
+    from .datasets import build_mnist, load_dataset, save_dataset
+
+    if args.idx is not None:
+        if args.name != "mnist":
+            raise ValueError(f"--idx builds reduced MNIST only, not {args.name!r}; drop --idx")
+        data = build_mnist(args.idx, n_train=args.n_train)
+        save_dataset(data, args.output)
+        where = str(args.output)
+    else:
+        data = load_dataset(args.name)
+        where = "bundled"
+    print(f"{data.name} ({where}): {len(data.x_train)} train / {len(data.x_test)} test rows, "
+          f"{data.n_features} features, {data.n_classes} classes")
+    return 0
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastei", description="Effective information of feedforward neural networks.")
+    parser.add_argument("--version", action="version", version=f"fastei {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="command")
+    _add_train_parser(subparsers)
+    _add_data_parser(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the fastei command line; return the exit status."""
+    args = _build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as exc:
+        print(f"fastei {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

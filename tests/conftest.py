@@ -1,0 +1,31 @@
+"""Shared fixtures."""
+
+import gzip
+
+import numpy as np
+import pytest
+
+
+def write_idx(path, array, *, compress=False):
+    """Write ``array`` (uint8) as an IDX file, the MNIST distribution format."""
+    array = np.asarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        n.to_bytes(4, "big") for n in array.shape)
+    payload = header + array.tobytes()
+    if compress:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(payload))
+    else:
+        path.write_bytes(payload)
+    return path
+
+
+@pytest.fixture
+def mnist_idx_dir(tmp_path):
+    """A folder of tiny fake MNIST IDX files: 40 training and 20 test images, digits 0-9."""
+    rng = np.random.default_rng(7)
+    for prefix, n, compress in (("train", 40, True), ("t10k", 20, False)):
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte",
+                  rng.integers(0, 256, size=(n, 28, 28)), compress=compress)
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10, compress=compress)
+    return tmp_path

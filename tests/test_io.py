@@ -1,0 +1,196 @@
+"""HDF5 snapshot files: exact round trip, crash safety and one-line errors."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import h5py
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from fastei import Network, __version__
+from fastei.io import FORMAT, SnapshotWriter, load_network, read_run, read_snapshot
+from fastei.train import preset, train
+
+
+def _network(seed, bias=True):
+    rng = np.random.default_rng(seed)
+    return Network.from_weights([rng.normal(size=(5, 4)), rng.normal(size=(3, 5))],
+                                [rng.normal(size=5) if bias else None, None],
+                                ["tanh", "sigmoid"])
+
+
+def _assert_same_network(a, b):
+    assert a.widths == b.widths
+    for la, lb in zip(a.layers, b.layers, strict=True):
+        assert_array_equal(la.weights, lb.weights)
+        assert la.activation.name == lb.activation.name
+        if la.bias is None:
+            assert lb.bias is None
+        else:
+            assert_array_equal(la.bias, lb.bias)
+
+
+def test_round_trip_is_exact(tmp_path):
+    path = tmp_path / "run.h5"
+    config = {"seed": 42, "widths": [4, 5, 3], "note": "x"}
+    networks = [_network(k) for k in range(3)]
+    metrics = [{"train_loss": 0.1 * k + 1 / 3, "test_accuracy": 0.5} for k in range(3)]
+    with SnapshotWriter(path, config) as writer:
+        for k, (net, m) in enumerate(zip(networks, metrics, strict=True)):
+            assert writer.append(net, epoch=10 * k, batches=100 * k, metrics=m) == k
+    run = read_run(path)
+    assert run.config == config and run.fastei_version == __version__
+    assert [(s.index, s.epoch, s.batches) for s in run.snapshots] == [(0, 0, 0), (1, 10, 100),
+                                                                      (2, 20, 200)]
+    for snap, net, m in zip(run.snapshots, networks, metrics, strict=True):
+        _assert_same_network(snap.network, net)
+        assert snap.metrics == m
+    _assert_same_network(load_network(path), networks[-1])
+    assert read_snapshot(path, 1).epoch == 10
+    with h5py.File(path, "r") as handle:
+        assert handle.attrs["format"] == FORMAT
+        assert handle["snapshots/000002"].attrs["seed"] == 42
+
+
+def test_trainer_file_equals_returned_run(tmp_path):
+    path = tmp_path / "iris.h5"
+    run = train(preset("iris", seed=3, epochs=20, snapshot_every=10), output=path)
+    stored = read_run(path)
+    assert stored.config == run.config
+    assert len(stored.snapshots) == len(run.snapshots) == 3
+    for a, b in zip(stored.snapshots, run.snapshots, strict=True):
+        assert (a.index, a.epoch, a.batches, a.metrics) == (b.index, b.epoch, b.batches, b.metrics)
+        _assert_same_network(a.network, b.network)
+
+
+@pytest.mark.parametrize("flush_partial", [False, True])
+def test_crash_mid_write_leaves_complete_snapshots(tmp_path, flush_partial):
+    # A writer process dies (no close, no cleanup) while writing its fourth snapshot.
+    path = tmp_path / "crash.h5"
+    script = textwrap.dedent(f"""
+        import os
+        import numpy as np
+        from fastei import Network
+        from fastei.io import SnapshotWriter
+        writer = SnapshotWriter({str(path)!r}, {{"seed": 1}})
+        for k in range(3):
+            writer.append(Network.from_weights([np.full((2, 2), k)]), epoch=k, batches=k)
+        group = writer._file["snapshots"].create_group("000003")
+        group.create_group("layer_0").create_dataset("weights", data=np.ones((2, 2)))
+        if {flush_partial}:
+            writer._file.flush()
+        os._exit(1)
+    """)
+    assert subprocess.run([sys.executable, "-c", script]).returncode == 1
+    run = read_run(path)
+    assert [s.epoch for s in run.snapshots] == [0, 1, 2]
+    assert_array_equal(load_network(path).layers[0].weights, np.full((2, 2), 2.0))
+
+
+def test_interrupted_training_keeps_its_snapshots(tmp_path):
+    path = tmp_path / "interrupted.h5"
+
+    def interrupt(epoch, snapshot):
+        if epoch == 25:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(preset("iris", seed=1, epochs=100, snapshot_every=10), output=path,
+              progress=interrupt)
+    assert [s.epoch for s in read_run(path).snapshots] == [0, 10, 20]
+
+
+def test_file_written_by_another_tool(tmp_path):
+    # The snippet in docs/FORMAT.md, with two layers.
+    path = tmp_path / "external.h5"
+    weights = [np.ones((3, 2)), np.ones((1, 3))]
+    with h5py.File(path, "w") as f:
+        f.attrs.update(format="fastei-snapshots", schema_version=1, fastei_version="external",
+                       config=json.dumps({"note": "my run"}))
+        snap = f.create_group("snapshots/000000")
+        snap.attrs.update(index=0, epoch=0, batches=0)
+        for k, (w, act) in enumerate(zip(weights, ["relu", "linear"], strict=True)):
+            layer = snap.create_group(f"layer_{k}")
+            layer.attrs["activation"] = act
+            layer.create_dataset("weights", data=w)
+        snap.create_group("metrics")
+        snap.attrs["complete"] = True
+    network = load_network(path)
+    assert network.widths == (2, 3, 1)
+    assert [layer.activation.name for layer in network.layers] == ["relu", "linear"]
+    assert read_run(path).config == {"note": "my run"}
+
+
+def _one_line(excinfo):
+    assert "\n" not in str(excinfo.value)
+
+
+def test_missing_and_foreign_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_run(tmp_path / "missing.h5")
+    text = tmp_path / "notes.h5"
+    text.write_text("not hdf5\n")
+    with pytest.raises(ValueError, match="is not a readable HDF5 file") as excinfo:
+        read_run(text)
+    _one_line(excinfo)
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as f:
+        f.create_dataset("x", data=np.zeros(3))
+    with pytest.raises(ValueError, match="HDF5 file but not a fastei snapshot file") as excinfo:
+        read_snapshot(foreign)
+    _one_line(excinfo)
+
+
+def _valid_file(path):
+    with SnapshotWriter(path, {"seed": 0}) as writer:
+        writer.append(_network(0), epoch=0, batches=0)
+    return path
+
+
+@pytest.mark.parametrize(("damage", "match"), [
+    (lambda f: f.attrs.__setitem__("schema_version", 99), "has schema_version 99"),
+    (lambda f: f.__delitem__("snapshots"), "has no 'snapshots' group"),
+    (lambda f: f.__delitem__("snapshots/000000/layer_0"), "has no 'layer_0' group"),
+    (lambda f: f.__delitem__("snapshots/000000/layer_1/weights"),
+     "snapshots/000000/layer_1 has no 'weights' dataset"),
+])
+def test_damaged_files_give_one_line_errors(tmp_path, damage, match):
+    path = _valid_file(tmp_path / "run.h5")
+    with h5py.File(path, "a") as f:
+        damage(f)
+    with pytest.raises(ValueError, match=match) as excinfo:
+        read_run(path)
+    _one_line(excinfo)
+
+
+def test_snapshot_index_out_of_range(tmp_path):
+    path = _valid_file(tmp_path / "run.h5")
+    assert read_snapshot(path, -1).index == 0
+    with pytest.raises(ValueError, match="snapshot index 1 is out of range: .* holds 1 complete"):
+        read_snapshot(path, 1)
+    SnapshotWriter(tmp_path / "empty.h5", {}).close()
+    with pytest.raises(ValueError, match="holds no complete snapshot yet"):
+        read_snapshot(tmp_path / "empty.h5")
+
+
+def test_writer_errors(tmp_path):
+    path = _valid_file(tmp_path / "run.h5")
+    with pytest.raises(FileExistsError, match="already exists; choose another path"):
+        SnapshotWriter(path, {})
+    with SnapshotWriter(path, {"seed": 1}, overwrite=True) as writer:
+        writer.append(_network(1, bias=False), epoch=5, batches=50)
+    assert read_snapshot(path).epoch == 5
+    with pytest.raises(TypeError, match="config must hold only JSON types"):
+        SnapshotWriter(tmp_path / "other.h5", {"array": np.zeros(2)})
+
+
+def test_byte_truncated_file_gives_one_line_error(tmp_path):
+    # HDF5 refuses a file cut below its recorded end; fastei reports it in one line.
+    path = _valid_file(tmp_path / "run.h5")
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(ValueError, match="is not a readable HDF5 file") as excinfo:
+        read_run(path)
+    _one_line(excinfo)

@@ -13,6 +13,7 @@ from .estimators import (
     phi_feedforward,
     sensitivity,
     sensitivity_matrix,
+    warmup,
 )
 from .network import Dense, Network, as_network
 
@@ -35,4 +36,5 @@ __all__ = [
     "register_activation",
     "sensitivity",
     "sensitivity_matrix",
+    "warmup",
 ]

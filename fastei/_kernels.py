@@ -20,20 +20,30 @@ _HASH_B = np.uint64(0x13198A2E03707344)
 # --------------------------------------------------------------------------- noise and layers
 
 
+# Loops index from 0 over row views (``out[c, start:stop]``): with a known non-negative
+# index Numba drops its negative-index wraparound, and LLVM can vectorise the loop.
+
+
 @parallel_kernel
-def fill_uniform(key, rows, n_nodes, nodes, lo, hi, out):
+def fill_uniform(key, rows, n_nodes, nodes, lo, hi, block, out):
     """Noise of the chosen nodes for the chosen sample rows, node-major.
 
     ``out[c, r] = lo + u * (hi - lo)`` with ``u = uniform01(key, rows[r] * n_nodes + nodes[c])``.
     Parameters: key uint64; rows (n,) int64 absolute sample indices; n_nodes int; nodes
-    (k,) int64; lo, hi float64; out (k, n) float64.
+    (k,) int64; lo, hi float64; block int (rows per parallel task); out (k, n) float64.
     """
     width = hi - lo
     stride = np.uint64(n_nodes)
-    for r in prange(rows.shape[0]):
-        base = np.uint64(rows[r]) * stride
+    n = rows.shape[0]
+    for b in prange((n + block - 1) // block):
+        start = b * block
+        stop = min(n, start + block)
+        row_block = rows[start:stop]
         for c in range(nodes.shape[0]):
-            out[c, r] = lo + uniform01(key, base + np.uint64(nodes[c])) * width
+            node = np.uint64(nodes[c])
+            out_row = out[c, start:stop]
+            for r in range(stop - start):
+                out_row[r] = lo + uniform01(key, np.uint64(row_block[r]) * stride + node) * width
 
 
 @parallel_kernel
@@ -51,22 +61,25 @@ def dense_forward(h, weights, bias, code, block, out):
     for b in prange((n + block - 1) // block):
         start = b * block
         stop = min(n, start + block)
+        m = stop - start
         for o in range(k_out):
-            for r in range(start, stop):
-                out[o, r] = bias[o]
+            z = out[o, start:stop]
+            for r in range(m):
+                z[r] = bias[o]
             for i in range(k_in):
                 w = weights[o, i]
-                for r in range(start, stop):
-                    out[o, r] += h[i, r] * w
+                h_row = h[i, start:stop]
+                for r in range(m):
+                    z[r] += h_row[r] * w
             if code == 1:
-                for r in range(start, stop):
-                    out[o, r] = 1.0 / (1.0 + np.exp(-out[o, r]))
+                for r in range(m):
+                    z[r] = 1.0 / (1.0 + np.exp(-z[r]))
             elif code == 2:
-                for r in range(start, stop):
-                    out[o, r] = np.tanh(out[o, r])
+                for r in range(m):
+                    z[r] = np.tanh(z[r])
             elif code == 3:
-                for r in range(start, stop):
-                    out[o, r] = max(out[o, r], 0.0)
+                for r in range(m):
+                    z[r] = max(z[r], 0.0)
 
 
 @parallel_kernel
@@ -79,8 +92,8 @@ def bin_values(values, lo, hi, n_bins, drop, out):
     """
     n_outside = 0
     top = n_bins - 1
-    for r in prange(values.shape[1]):
-        for c in range(values.shape[0]):
+    for c in prange(values.shape[0]):
+        for r in range(values.shape[1]):
             v = values[c, r]
             t = (v - lo) / (hi - lo) * n_bins
             outside = v < lo or v > hi
@@ -108,44 +121,49 @@ def key_hash(key, start, stop):
 
 
 @parallel_kernel
-def cell_keys(bins, nodes, bits, hashed, keys, hashes, valid):
+def cell_keys(bins, nodes, bits, hashed, block, keys, hashes, valid):
     """Key, hash and validity of the joint binned state of ``nodes`` for each row.
 
     Keys are the bins packed ``bits`` bits each, node ``nodes[0]`` lowest, into
     ``keys.shape[1]`` words (lossless, at most 128 bits), or, when ``hashed``, a 128-bit
     hash of the bin sequence. A row is invalid when one of its bins is ``-1`` (dropped).
     The row hash equals :func:`key_hash` of the key. Parameters: bins (k, n) int16;
-    nodes (m,) int64; bits int; hashed bool; keys (n, w) uint64; hashes (n,) uint64;
-    valid (n,) bool.
+    nodes (m,) int64; bits int; hashed bool; block int (rows per parallel task);
+    keys (n, w) uint64; hashes (n,) uint64; valid (n,) bool.
     """
     one = np.uint64(1)
-    for r in prange(bins.shape[1]):
-        k0 = _HASH_A if hashed else np.uint64(0)
-        k1 = _HASH_B if hashed else np.uint64(0)
-        ok = True
+    n = bins.shape[1]
+    for b in prange((n + block - 1) // block):
+        start = b * block
+        stop = min(n, start + block)
+        k0 = np.full(stop - start, _HASH_A if hashed else np.uint64(0))
+        k1 = np.full(stop - start, _HASH_B if hashed else np.uint64(0))
+        ok = np.ones(stop - start, dtype=np.bool_)
         for c in range(nodes.shape[0]):
-            b = bins[nodes[c], r]
-            if b < 0:
-                ok = False
-                b = 0
-            ub = np.uint64(b)
-            if hashed:
-                k0 = mix64(k0 + ub + one)
-                k1 = mix64(k1 ^ ((ub + one) * GOLDEN))
-            else:
-                position = c * bits
-                offset = np.uint64(position % 64)
-                if position < 64:
-                    k0 |= ub << offset
-                    if position % 64 + bits > 64:
-                        k1 |= ub >> (np.uint64(64) - offset)
+            position = c * bits
+            offset = np.uint64(position % 64)
+            straddles = position < 64 and position % 64 + bits > 64
+            for r in range(start, stop):
+                v = bins[nodes[c], r]
+                if v < 0:
+                    ok[r - start] = False
+                    v = 0
+                ub = np.uint64(v)
+                if hashed:
+                    k0[r - start] = mix64(k0[r - start] + ub + one)
+                    k1[r - start] = mix64(k1[r - start] ^ ((ub + one) * GOLDEN))
+                elif position < 64:
+                    k0[r - start] |= ub << offset
+                    if straddles:
+                        k1[r - start] |= ub >> (np.uint64(64) - offset)
                 else:
-                    k1 |= ub << offset
-        keys[r, 0] = k0
-        if keys.shape[1] > 1:
-            keys[r, 1] = k1
-        hashes[r] = mix64(k0 ^ mix64(k1 + GOLDEN))
-        valid[r] = ok
+                    k1[r - start] |= ub << offset
+        for r in range(start, stop):
+            keys[r, 0] = k0[r - start]
+            if keys.shape[1] > 1:
+                keys[r, 1] = k1[r - start]
+            hashes[r] = mix64(k0[r - start] ^ mix64(k1[r - start] + GOLDEN))
+            valid[r] = ok[r - start]
 
 
 @parallel_kernel
@@ -348,12 +366,15 @@ def pair_counts(x_bins, y_bins, counts):
 
     ``counts[i, j, x_bins[i, r], y_bins[j, r]] += 1`` for every row with
     ``y_bins[j, r] >= 0``. Parameters: x_bins (k, n) int16; y_bins (m, n) int16;
-    counts (k, m, Bx, By) int64.
+    counts (k, m, Bx, By) int64, C-contiguous.
     """
+    n_y_bins = counts.shape[3]
     for i in prange(x_bins.shape[0]):
+        x_row = x_bins[i]
         for j in range(y_bins.shape[0]):
-            histogram = counts[i, j]
+            histogram = counts[i, j].ravel()
+            y_row = y_bins[j]
             for r in range(x_bins.shape[1]):
-                by = y_bins[j, r]
+                by = y_row[r]
                 if by >= 0:
-                    histogram[x_bins[i, r], by] += 1
+                    histogram[np.uint64(x_row[r] * n_y_bins + by)] += 1

@@ -18,7 +18,7 @@ import numpy as np
 from . import _kernels as K
 
 CHUNK_ROWS = 1 << 16
-BLOCK_ROWS = 2048    # rows per parallel task in the layer kernel
+BLOCK_ROWS = 512     # rows per parallel task in the node-major kernels
 MAX_LOAD = 0.75      # a shard's table grows past this fill
 PLANNED_LOAD = 0.6   # tables are sized for this fill of the expected states
 SMALL_COUNT = 4096   # counts up to this are tallied in a dense histogram
@@ -246,7 +246,7 @@ class JointCounter:
         pair_bytes = 0
         if self.want_pairs:
             pair_bytes = 8 * self.span.n_in * self.span.n_out * self.span.in_bins * self.span.out_bins
-        return per_row * self.chunk_rows + pair_bytes
+        return per_row * min(self.chunk_rows, self.samples) + pair_bytes
 
     # ------------------------------------------------------------------ counting
     def run(self) -> JointCounts:
@@ -286,7 +286,7 @@ class JointCounter:
                 if passes > 1 and not split_outputs:
                     rows = rows[self._prefix_partition_of_rows(rows, prefix, passes) == p]
                 x = np.empty((span.n_in, rows.size))
-                K.fill_uniform(self.key, rows, span.n_in, self.all_inputs, *span.in_range, x)
+                K.fill_uniform(self.key, rows, span.n_in, self.all_inputs, *span.in_range, BLOCK_ROWS, x)
                 x_bins = span.bin_inputs(x)
                 y_bins, outside = span.bin_outputs(span.forward(x))
                 counts_rows = not split_outputs or p == 0
@@ -322,8 +322,10 @@ class JointCounter:
         y_hashes = np.empty(n, np.uint64)
         x_ok = np.empty(n, np.bool_)
         valid = np.empty(n, np.bool_)
-        K.cell_keys(x_bins, self.inputs, self.x_bits, self.x_hashed, x_keys, x_hashes, x_ok)
-        K.cell_keys(y_bins, self.outputs, self.y_bits, self.y_hashed, y_keys, y_hashes, valid)
+        K.cell_keys(x_bins, self.inputs, self.x_bits, self.x_hashed, BLOCK_ROWS, x_keys, x_hashes,
+                    x_ok)
+        K.cell_keys(y_bins, self.outputs, self.y_bits, self.y_hashed, BLOCK_ROWS, y_keys, y_hashes,
+                    valid)
         x_mask = y_mask = valid
         if split_outputs:
             x_part = np.empty(n, np.int64)
@@ -391,7 +393,7 @@ class JointCounter:
     def _prefix_partition_of_rows(self, rows, prefix, passes) -> np.ndarray:
         span = self.span
         x_prefix = np.empty((prefix.size, rows.size))
-        K.fill_uniform(self.key, rows, span.n_in, prefix, *span.in_range, x_prefix)
+        K.fill_uniform(self.key, rows, span.n_in, prefix, *span.in_range, BLOCK_ROWS, x_prefix)
         part = np.empty(rows.size, np.int64)
         K.prefix_partition(span.bin_inputs(x_prefix), np.arange(prefix.size, dtype=np.int64),
                            span.in_bins, passes, part)
@@ -413,7 +415,7 @@ def sensitivity_counts(span: Span, key, samples: int, baseline: float,
         for start in range(0, samples, chunk_rows):
             rows = np.arange(start, min(start + chunk_rows, samples), dtype=np.int64)
             noise = np.empty((1, rows.size))
-            K.fill_uniform(key, rows, span.n_in, node, *span.in_range, noise)
+            K.fill_uniform(key, rows, span.n_in, node, *span.in_range, BLOCK_ROWS, noise)
             x = np.full((span.n_in, rows.size), baseline)
             x[i] = noise[0]
             y_bins, outside = span.bin_outputs(span.forward(x))

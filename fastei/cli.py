@@ -136,13 +136,111 @@ def _run_data(args) -> int:
     return 0
 
 
+def _snapshot_list(text: str) -> list[int]:
+    """Parse comma-separated snapshot positions such as ``0,-1``."""
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"snapshots must be comma-separated integers such as 0,-1, got {text!r}") from None
+
+
+def _add_measure_options(parser) -> None:
+    parser.add_argument("--samples", type=int, default=10**7,
+                        help="joint noise samples per layer (default: 10000000)")
+    parser.add_argument("--sensitivity-samples", type=int, default=5000,
+                        help="noise samples per input node for sensitivity (default: 5000)")
+    parser.add_argument("--bins", type=int, default=8, help="bins per node (default: 8)")
+    parser.add_argument("--noise-seed", type=int, default=0,
+                        help="seed of the noise stream (default: 0)")
+
+
+def _measure_and_print(path, snapshots, args) -> list:
+    from .batch import format_table, measure_run
+
+    records = measure_run(path, snapshots=snapshots, samples=args.samples,
+                          sensitivity_samples=args.sensitivity_samples, in_bins=args.bins,
+                          out_bins=args.bins, seed=args.noise_seed)
+    print(format_table(records))
+    return records
+
+
+def _add_estimate_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "estimate", help="measure every layer of the snapshots of a run file",
+        description="Print EI, EI_parts, sensitivity, degeneracy and phi_feedforward (bits) of "
+                    "every layer of the chosen snapshots of an HDF5 run file.")
+    parser.add_argument("file", type=Path, help="HDF5 snapshot file from 'fastei train'")
+    parser.add_argument("--snapshots", type=_snapshot_list,
+                        help="comma-separated positions, negative from the end (default: all)")
+    parser.add_argument("--json", type=Path, help="also write the records to this JSON file")
+    _add_measure_options(parser)
+    parser.set_defaults(handler=_run_estimate)
+
+
+def _run_estimate(args) -> int:
+    import json
+
+    records = _measure_and_print(args.file, args.snapshots, args)
+    if args.json is not None:
+        args.json.write_text(json.dumps([r.to_dict() for r in records], indent=1))
+    return 0
+
+
+def _add_demo_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="train the Iris preset, then measure its first and last snapshots",
+        description="The quick start: train the paper's Iris network on the bundled data and "
+                    "print every layer's measures at the first and the last snapshot.")
+    parser.add_argument("-o", "--output", type=Path, default=Path("runs/iris-demo.h5"),
+                        help="run file to write (default: runs/iris-demo.h5, replaced)")
+    parser.add_argument("--seed", type=int, default=1, help="training seed (default: 1)")
+    _add_measure_options(parser)
+    parser.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args) -> int:
+    from .train import preset, train
+
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    run = train(preset("iris", seed=args.seed), output=args.output, overwrite=True)
+    last = run.snapshots[-1]
+    print(f"trained iris 4-5-5-3 (seed {args.seed}) in {time.perf_counter() - start:.1f} s: "
+          f"test accuracy {last.metrics['test_accuracy']:.3f}, {len(run.snapshots)} snapshots "
+          f"in {args.output}")
+    start = time.perf_counter()
+    _measure_and_print(args.output, [0, -1], args)
+    print(f"measured in {time.perf_counter() - start:.1f} s ({args.samples} samples per layer)")
+    return 0
+
+
+def _add_warmup_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "warmup", help="compile the estimator kernels now (cached on disk)",
+        description="Compile every Numba kernel on tiny inputs so that later runs start fast.")
+    parser.set_defaults(handler=_run_warmup)
+
+
+def _run_warmup(args) -> int:
+    from .estimators import warmup
+
+    start = time.perf_counter()
+    warmup()
+    print(f"kernels ready in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fastei", description="Effective information of feedforward neural networks.")
     parser.add_argument("--version", action="version", version=f"fastei {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="command")
+    _add_demo_parser(subparsers)
     _add_train_parser(subparsers)
+    _add_estimate_parser(subparsers)
     _add_data_parser(subparsers)
+    _add_warmup_parser(subparsers)
     return parser
 
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import write_idx
+from .conftest import write_idx
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import ndimage
 

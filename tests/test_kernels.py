@@ -46,7 +46,7 @@ def test_noise_matches_reference_bit_for_bit():
     rows = np.array([0, 1, 5, 2**40 + 3], dtype=np.int64)
     nodes = np.arange(5, dtype=np.int64)
     out = np.empty((5, rows.size))
-    _kernels.fill_uniform(key, rows, 5, nodes, -1.0, 3.0, out)
+    _kernels.fill_uniform(key, rows, 5, nodes, -1.0, 3.0, 3, out)
     assert_array_equal(out.T, ref.uniform_noise(key, rows, 5, -1.0, 3.0))
     assert out.min() >= -1.0 and out.max() < 3.0
 
@@ -80,7 +80,7 @@ def test_cell_keys_are_lossless_up_to_128_bits(n_nodes, n_bins):
     keys = np.empty((400, words), np.uint64)
     hashes = np.empty(400, np.uint64)
     valid = np.empty(400, np.bool_)
-    _kernels.cell_keys(bins, np.arange(n_nodes), bits, hashed, keys, hashes, valid)
+    _kernels.cell_keys(bins, np.arange(n_nodes), bits, hashed, 64, keys, hashes, valid)
     assert hashed == (bits * n_nodes > 128)
     if not hashed:
         packed = [sum(int(b) << (bits * c) for c, b in enumerate(column)) for column in bins.T]

@@ -1,0 +1,83 @@
+"""Slow, obviously correct NumPy versions of fastei's estimators, for tests only."""
+
+import numpy as np
+
+# --- exact estimators: brute force ---
+
+
+def bin_index(values, value_range, n_bins):
+    """The SPEC's binning: ``clip(floor((v - lo) / (hi - lo) * B), 0, B - 1)``."""
+    lo, hi = value_range
+    return np.clip(np.floor((values - lo) / (hi - lo) * n_bins).astype(np.int64), 0, n_bins - 1)
+
+
+def mutual_information_bits(joint):
+    """Bits of ``I(A; B)`` from a (possibly unnormalised) joint table ``joint[a, b]``."""
+    joint = np.asarray(joint, dtype=np.float64)
+    joint = joint / joint.sum()
+    expected = joint.sum(axis=1, keepdims=True) * joint.sum(axis=0, keepdims=True)
+    positive = joint > 0
+    return float(np.sum(joint[positive] * np.log2(joint[positive] / expected[positive])))
+
+
+def midpoints(value_range, n_points):
+    """Midpoints of ``n_points`` equal cells covering ``value_range``."""
+    lo, hi = value_range
+    return lo + (hi - lo) * (np.arange(n_points) + 0.5) / n_points
+
+
+def edge_ei_midpoint(weight, activation, *, in_range, out_range, in_bins, out_bins, bias=0.0,
+                     points_per_bin=10**6, drop=False):
+    """Single edge ``y = f(w x + b)`` by the midpoint rule in ``x``.
+
+    Every output bin boundary is one point in ``x``, so the error of each conditional
+    probability is at most ``1 / points_per_bin`` per boundary inside the input bin.
+    """
+    joint = np.zeros((in_bins, out_bins))
+    x = midpoints((0.0, 1.0), points_per_bin)
+    lo, hi = in_range
+    for a in range(in_bins):
+        xs = lo + (hi - lo) * (a + x) / in_bins
+        y = activation(weight * xs + bias)
+        kept = (y >= out_range[0]) & (y <= out_range[1]) if drop else np.ones(y.size, bool)
+        joint[a] = np.bincount(bin_index(y[kept], out_range, out_bins), minlength=out_bins)
+    return mutual_information_bits(joint)
+
+
+def parts_term_quadrature(weights, bias, activation, i, j, *, in_range, out_range, in_bins,
+                          out_bins, points_per_input=4000, drop=False):
+    """``I(X_i; Y_j)`` for a layer of 2 or 3 inputs, all uniform on ``in_range``.
+
+    The last other input is integrated exactly (for fixed other values, each output bin is an
+    interval of it, whose length is a clipped ratio); the remaining inputs by the midpoint
+    rule with ``points_per_input`` points. The inner length is continuous and piecewise
+    linear in the outer variables, so the midpoint error falls like ``points**-2``.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    n_in = weights.shape[1]
+    lo, hi = in_range
+    inner = [k for k in range(n_in) if k != i][-1]
+    outer = [k for k in range(n_in) if k != inner]
+    grids = np.meshgrid(*[midpoints(in_range, points_per_input)] * len(outer), indexing="ij")
+    outer_values = np.stack([g.ravel() for g in grids], axis=1)
+    base = outer_values @ weights[j, outer] + bias
+    w = weights[j, inner]
+    edges = out_range[0] + (out_range[1] - out_range[0]) * np.arange(out_bins + 1) / out_bins
+    # fraction of the inner input with y < t, for every bin edge t (non-decreasing f)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z_edges = activation.inverse(edges)
+    if not drop:
+        z_edges[0], z_edges[-1] = -np.inf, np.inf
+    if w == 0:
+        below = (base[:, None] < z_edges[None, :]).astype(float)
+    else:
+        with np.errstate(invalid="ignore"):
+            crossing = (z_edges[None, :] - base[:, None]) / w
+        fraction = np.clip((crossing - lo) / (hi - lo), 0, 1)
+        fraction = np.where(np.isnan(crossing), (z_edges[None, :] > 0) * 1.0, fraction)
+        below = fraction if w > 0 else 1 - fraction
+    per_bin = np.diff(below, axis=1)
+    x_bin = bin_index(outer_values[:, outer.index(i)], in_range, in_bins)
+    joint = np.stack([np.bincount(x_bin, weights=per_bin[:, k], minlength=in_bins)
+                      for k in range(out_bins)], axis=1)
+    return mutual_information_bits(joint)

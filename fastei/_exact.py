@@ -210,7 +210,8 @@ def _fourier_cdf(levels, shifts, bin_widths, background_widths, rows, harmonics)
     With a period ``P`` covering the support of every ``T_i`` (a symmetric sum of centred
     uniforms), ``F(y) = 1/2 + y/P + (1/pi) sum_(f=1..K) rho_f sin(2 pi f y / P) / f``,
     where ``rho_f``, the real characteristic function at ``2 pi f / P``, is a product of
-    sincs. The background product leaving input ``i`` out comes from prefix and suffix
+    sincs; terms are dropped from the end while their absolute sum stays below the
+    tolerance. The background product leaving input ``i`` out comes from prefix and suffix
     products, so no division by a sinc is needed. ``shifts`` must be equally spaced along
     the input bins (they are: ``w_i`` times the bin midpoints plus a constant), so the
     phases ``exp(-i omega_f shift_ia)`` are cumulative products along the bins.
@@ -225,6 +226,12 @@ def _fourier_cdf(levels, shifts, bin_widths, background_widths, rows, harmonics)
     suffix = np.cumprod(np.vstack([ones, factors[:0:-1]]), axis=0)[::-1]
     rho = (prefix * suffix)[rows] * np.sinc(np.outer(bin_widths[rows], omega) / (2 * math.pi))
     coefficients = rho / (math.pi * harmonic)  # (p, K)
+    # The envelope bounds every term past K; the exact terms often fall below the tolerance
+    # much earlier, so keep only as many as the largest exact tail needs.
+    tail = np.cumsum(np.abs(coefficients[:, ::-1]), axis=1)[:, ::-1]  # sum over f >= index
+    needed = np.count_nonzero(tail > _FOURIER_TOLERANCE, axis=1).max()
+    harmonics = max(int(needed), 1)
+    omega, coefficients = omega[:harmonics], coefficients[:, :harmonics]
 
     shifts = shifts[rows]
     n_bins = shifts.shape[1]
@@ -278,16 +285,20 @@ def _level_cdf(levels, shifts, bin_widths, background_widths) -> np.ndarray:
         harmonics = _harmonics_needed(bin_widths, background_widths, period)
         closed_form |= (n_significant <= _MAX_CLOSED_FORM_TERMS) & (2.0**n_significant < harmonics)
 
+    fourier_rows = np.flatnonzero(~closed_form)
+    if fourier_rows.size:
+        fourier = _fourier_cdf(levels, shifts, bin_widths, background_widths, fourier_rows,
+                               int(harmonics[fourier_rows].max()))
+        if fourier_rows.size == n_in:
+            return fourier
     cdf = np.empty(shifts.shape + levels.shape)
+    if fourier_rows.size:
+        cdf[fourier_rows] = fourier
     for n_terms in np.unique(n_significant[closed_form]):
         rows = np.flatnonzero(closed_form & (n_significant == n_terms))
         widths = -np.sort(-np.where(significant[rows], components[rows], 0.0), axis=1)
         y = levels - shifts[rows][:, :, None]
         cdf[rows] = _closed_form_cdf(y, widths[:, :n_terms])
-    rows = np.flatnonzero(~closed_form)
-    if rows.size:
-        cdf[rows] = _fourier_cdf(levels, shifts, bin_widths, background_widths, rows,
-                                 int(harmonics[rows].max()))
     return cdf
 
 

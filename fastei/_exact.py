@@ -425,7 +425,7 @@ def edge_ei_exact(weight, activation, *, in_range, out_range, in_bins, out_bins,
 # --------------------------------------------------------------------------------------
 
 def _x1_breakpoints(lines, value_range) -> np.ndarray:
-    """Sorted ``x1`` where two lines ``a x1 + b x2 = c`` cross inside ``value_range``, with its ends."""
+    """Sorted ``x1`` where two lines ``a x1 + b x2 = c`` cross in ``value_range``, plus its ends."""
     a, b, c = lines.T
     determinant = a[:, None] * b[None, :] - a[None, :] * b[:, None]
     numerator = c[:, None] * b[None, :] - c[None, :] * b[:, None]

@@ -113,7 +113,8 @@ def converge_by_doubling(estimate: Callable[[int], float], *, start: int = 100_0
     (256000, True)
     """
     if not threshold > 0:
-        raise ValueError(f"threshold must be > 0 (a relative change such as 0.05), got {threshold!r}")
+        raise ValueError(
+            f"threshold must be > 0 (a relative change such as 0.05), got {threshold!r}")
     start = _check_sample_count(start, "start")
     max_samples = _check_sample_count(max_samples, "max_samples")
     if max_samples < start:

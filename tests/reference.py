@@ -103,3 +103,165 @@ def sensitivity_matrix(layers, key, samples, in_range, out_range, in_bins, out_b
         y_bins = bins_of(forward(layers, x), *out_range, out_bins, drop)
         out[i] = pair_matrix(bins_of(noise[:, i:i + 1], *in_range, in_bins), y_bins)[0]
     return out
+
+
+# --- exact estimators: brute force ---
+
+
+def bin_index(values, value_range, n_bins):
+    """The SPEC's binning: ``clip(floor((v - lo) / (hi - lo) * B), 0, B - 1)``."""
+    lo, hi = value_range
+    return np.clip(np.floor((values - lo) / (hi - lo) * n_bins).astype(np.int64), 0, n_bins - 1)
+
+
+def mutual_information_bits(joint):
+    """Bits of ``I(A; B)`` from a (possibly unnormalised) joint table ``joint[a, b]``."""
+    joint = np.asarray(joint, dtype=np.float64)
+    joint = joint / joint.sum()
+    expected = joint.sum(axis=1, keepdims=True) * joint.sum(axis=0, keepdims=True)
+    positive = joint > 0
+    return float(np.sum(joint[positive] * np.log2(joint[positive] / expected[positive])))
+
+
+def midpoints(value_range, n_points):
+    """Midpoints of ``n_points`` equal cells covering ``value_range``."""
+    lo, hi = value_range
+    return lo + (hi - lo) * (np.arange(n_points) + 0.5) / n_points
+
+
+def edge_ei_midpoint(weight, activation, *, in_range, out_range, in_bins, out_bins, bias=0.0,
+                     points_per_bin=10**6, drop=False):
+    """Single edge ``y = f(w x + b)`` by the midpoint rule in ``x``.
+
+    Every output bin boundary is one point in ``x``, so the error of each conditional
+    probability is at most ``1 / points_per_bin`` per boundary inside the input bin.
+    """
+    joint = np.zeros((in_bins, out_bins))
+    x = midpoints((0.0, 1.0), points_per_bin)
+    lo, hi = in_range
+    for a in range(in_bins):
+        xs = lo + (hi - lo) * (a + x) / in_bins
+        y = activation(weight * xs + bias)
+        kept = (y >= out_range[0]) & (y <= out_range[1]) if drop else np.ones(y.size, bool)
+        joint[a] = np.bincount(bin_index(y[kept], out_range, out_bins), minlength=out_bins)
+    return mutual_information_bits(joint)
+
+
+def parts_term_quadrature(weights, bias, activation, i, j, *, in_range, out_range, in_bins,
+                          out_bins, points_per_input=4000, drop=False):
+    """``I(X_i; Y_j)`` for a layer of 2 or 3 inputs, all uniform on ``in_range``.
+
+    The last other input is integrated exactly (for fixed other values, each output bin is an
+    interval of it, whose length is a clipped ratio); the remaining inputs by the midpoint
+    rule with ``points_per_input`` points. The inner length is continuous and piecewise
+    linear in the outer variables, so the midpoint error falls like ``points**-2``.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    n_in = weights.shape[1]
+    lo, hi = in_range
+    inner = [k for k in range(n_in) if k != i][-1]
+    outer = [k for k in range(n_in) if k != inner]
+    grids = np.meshgrid(*[midpoints(in_range, points_per_input)] * len(outer), indexing="ij")
+    outer_values = np.stack([g.ravel() for g in grids], axis=1)
+    base = outer_values @ weights[j, outer] + bias
+    w = weights[j, inner]
+    edges = out_range[0] + (out_range[1] - out_range[0]) * np.arange(out_bins + 1) / out_bins
+    # fraction of the inner input with y < t, for every bin edge t (non-decreasing f)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z_edges = activation.inverse(edges)
+    if not drop:
+        z_edges[0], z_edges[-1] = -np.inf, np.inf
+    if w == 0:
+        below = (base[:, None] < z_edges[None, :]).astype(float)
+    else:
+        with np.errstate(invalid="ignore"):
+            crossing = (z_edges[None, :] - base[:, None]) / w
+        fraction = np.clip((crossing - lo) / (hi - lo), 0, 1)
+        fraction = np.where(np.isnan(crossing), (z_edges[None, :] > 0) * 1.0, fraction)
+        below = fraction if w > 0 else 1 - fraction
+    per_bin = np.diff(below, axis=1)
+    x_bin = bin_index(outer_values[:, outer.index(i)], in_range, in_bins)
+    joint = np.stack([np.bincount(x_bin, weights=per_bin[:, k], minlength=in_bins)
+                      for k in range(out_bins)], axis=1)
+    return mutual_information_bits(joint)
+
+
+def ei_two_inputs_quadrature(weights, bias, activation, *, in_range, out_range, in_bins,
+                             out_bins, points=20_000, drop=False):
+    """Joint ``I(X; Y)`` of a layer with 2 inputs, by the midpoint rule over ``x1``.
+
+    For fixed ``x1`` each output bin is an interval of ``x2``; the set of ``x2`` in input bin
+    ``a2`` with joint output bins ``(k_1, ..., k_m)`` is the intersection of intervals, whose
+    length is continuous and piecewise linear in ``x1`` (midpoint error ~ ``points**-2``).
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    bias = np.asarray(bias, dtype=np.float64)
+    n_out = weights.shape[0]
+    lo, hi = in_range
+    edges = out_range[0] + (out_range[1] - out_range[0]) * np.arange(out_bins + 1) / out_bins
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z_edges = activation.inverse(edges)
+    if not drop:
+        z_edges[0], z_edges[-1] = -np.inf, np.inf
+    x1 = midpoints(in_range, points)
+    x1_bin = bin_index(x1, in_range, in_bins)
+    # starts/ends[j, k, point]: the x2 interval on which output j is in bin k
+    starts = np.empty((n_out, out_bins, points))
+    ends = np.empty((n_out, out_bins, points))
+    for j in range(n_out):
+        w1, w2 = weights[j]
+        base = w1 * x1 + bias[j]
+        if w2 == 0:
+            inside = (base[None, :] >= z_edges[:-1, None]) & (base[None, :] < z_edges[1:, None])
+            starts[j] = np.where(inside, lo, hi)
+            ends[j] = np.where(inside, hi, lo)
+            continue
+        with np.errstate(invalid="ignore"):
+            crossing = (z_edges[:, None] - base[None, :]) / w2
+        crossing = np.clip(np.nan_to_num(crossing, nan=lo), lo, hi)
+        first, second = (crossing[:-1], crossing[1:]) if w2 > 0 else (crossing[1:], crossing[:-1])
+        starts[j], ends[j] = first, second
+    x2_edges = lo + (hi - lo) * np.arange(in_bins + 1) / in_bins
+    combos = np.array(np.meshgrid(*[np.arange(out_bins)] * n_out, indexing="ij")).reshape(n_out, -1)
+    joint = np.zeros((in_bins * in_bins, combos.shape[1]))
+    for a2 in range(in_bins):
+        for c in range(combos.shape[1]):
+            start = np.full(points, x2_edges[a2])
+            end = np.full(points, x2_edges[a2 + 1])
+            for j in range(n_out):
+                start = np.maximum(start, starts[j, combos[j, c]])
+                end = np.minimum(end, ends[j, combos[j, c]])
+            length = np.maximum(end - start, 0.0)
+            np.add.at(joint[:, c], x1_bin * in_bins + a2, length)
+    return mutual_information_bits(joint)
+
+
+def monte_carlo_pair_information(weights, bias, activation, *, in_range, out_range, in_bins,
+                                 out_bins, n_samples, seed, drop=False):
+    """Plug-in ``I(X_i; Y_j)`` for every edge from ``n_samples`` joint uniform samples.
+
+    Returns ``(bits, standard_error)``, each ``(n_in, n_out)``; the standard error is the
+    delta-method ``sqrt(Var[log2 p(x, y) / (p(x) p(y))] / n)``.
+    """
+    rng = np.random.default_rng(seed)
+    weights = np.asarray(weights, dtype=np.float64)
+    n_out, n_in = weights.shape
+    x = rng.uniform(in_range[0], in_range[1], size=(n_samples, n_in))
+    y = activation(x @ weights.T + bias)
+    x_bins = bin_index(x, in_range, in_bins)
+    y_bins = bin_index(y, out_range, out_bins)
+    kept = (y >= out_range[0]) & (y <= out_range[1]) if drop else np.ones(y.shape, bool)
+    bits = np.zeros((n_in, n_out))
+    error = np.zeros((n_in, n_out))
+    for i in range(n_in):
+        for j in range(n_out):
+            codes = x_bins[kept[:, j], i] * out_bins + y_bins[kept[:, j], j]
+            joint = np.bincount(codes, minlength=in_bins * out_bins).reshape(in_bins, out_bins)
+            joint = joint / joint.sum()
+            expected = joint.sum(axis=1, keepdims=True) * joint.sum(axis=0, keepdims=True)
+            positive = joint > 0
+            log_ratio = np.log2(joint[positive] / expected[positive])
+            bits[i, j] = np.sum(joint[positive] * log_ratio)
+            variance = np.sum(joint[positive] * log_ratio**2) - bits[i, j] ** 2
+            error[i, j] = np.sqrt(max(variance, 0.0) / kept[:, j].sum())
+    return bits, error

@@ -1,0 +1,237 @@
+"""Exact estimators against closed forms, brute-force quadrature and Monte Carlo."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastei._exact as exact
+from fastei._exact import edge_ei_exact, ei_exact, ei_parts_matrix_exact, sensitivity_matrix_exact
+from fastei.activations import Activation, get_activation
+from fastei.network import Dense
+
+from . import reference
+
+UNIT = dict(in_range=(0.0, 1.0), out_range=(0.0, 1.0))
+PAPER_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "paper_data.npz"
+FIG1_RANGES = {"Sigmoid": (0.0, 1.0), "Tanh": (-1.0, 1.0), "ReLU": (0.0, 1.0)}
+
+
+def bins(n_bins):
+    return dict(in_bins=n_bins, out_bins=n_bins)
+
+
+# --- closed-form cases -------------------------------------------------------------------
+
+@pytest.mark.parametrize("n_bins", [2, 8, 64])
+@pytest.mark.parametrize("activation", ["linear", "relu"])
+def test_unit_weight_edge_gives_log2_bins(activation, n_bins):
+    for overflow in ("clip", "drop"):
+        bits = edge_ei_exact(1.0, activation, **UNIT, **bins(n_bins), overflow=overflow)
+        assert bits == pytest.approx(math.log2(n_bins), abs=1e-12)
+
+
+def test_zero_weights_give_zero_everywhere():
+    layer = Dense(np.zeros((3, 2)), np.array([0.1, -0.2, 0.0]), "sigmoid")
+    for matrix in (sensitivity_matrix_exact(layer, **UNIT, **bins(8)),
+                   ei_parts_matrix_exact(layer, **UNIT, **bins(8))):
+        np.testing.assert_array_equal(matrix, 0.0)
+    assert ei_exact(layer, **UNIT, **bins(8)) == 0.0
+    assert edge_ei_exact(0.0, "tanh", in_range=(-1, 1), out_range=(-1, 1), **bins(16)) == 0.0
+
+
+def test_diagonal_layer_has_equal_ei_parts_and_sensitivity():
+    layer = Dense(np.diag([2.0, -3.0]), None, "tanh")
+    kw = dict(in_range=(-1.0, 1.0), out_range=(-1.0, 1.0), **bins(8))
+    parts = ei_parts_matrix_exact(layer, **kw)
+    sensitivity = sensitivity_matrix_exact(layer, **kw)
+    np.testing.assert_allclose(parts, sensitivity, rtol=1e-12, atol=1e-14)
+    assert ei_exact(layer, **kw) == pytest.approx(parts.sum(), rel=1e-10)
+    assert parts[0, 1] == pytest.approx(0.0, abs=1e-14)  # w = 0: rounding noise only
+
+
+def test_sensitivity_entry_is_a_single_edge_with_the_held_inputs_as_bias():
+    rng = np.random.default_rng(0)
+    weights, bias = rng.uniform(-2, 2, (3, 4)), rng.normal(size=3)
+    layer = Dense(weights, bias, "sigmoid")
+    matrix = sensitivity_matrix_exact(layer, **UNIT, **bins(16), baseline=0.3)
+    for i, j in [(0, 0), (2, 1), (3, 2)]:
+        held = bias[j] + 0.3 * (weights[j].sum() - weights[j, i])
+        edge = edge_ei_exact(weights[j, i], "sigmoid", **UNIT, **bins(16), bias=held)
+        assert matrix[i, j] == pytest.approx(edge, rel=1e-12, abs=1e-14)
+
+
+def test_one_input_joint_ei_is_the_single_edge():
+    layer = Dense(np.array([[2.5]]), np.array([-0.4]), "sigmoid")
+    edge = edge_ei_exact(2.5, "sigmoid", **UNIT, **bins(8), bias=-0.4)
+    assert ei_exact(layer, **UNIT, **bins(8)) == pytest.approx(edge, abs=1e-12)
+
+
+# --- brute-force quadrature (1e-6 bits) ----------------------------------------------------
+
+@pytest.mark.parametrize("activation, weight, bias", [
+    ("sigmoid", 2.7, 0.0), ("sigmoid", -3.1, 0.4), ("tanh", 1.3, 0.1), ("relu", 0.9, 0.05)])
+def test_single_edge_matches_midpoint_rule(activation, weight, bias):
+    # Midpoint rule with 10**6 points per input bin: each output boundary inside a bin moves
+    # its conditional probability by at most 1e-6; the bits moved well below that here.
+    kw = dict(in_range=(-1.0, 1.0), out_range=(-1.0, 1.0)) if activation == "tanh" else UNIT
+    bits = edge_ei_exact(weight, activation, **kw, **bins(8), bias=bias)
+    brute = reference.edge_ei_midpoint(weight, get_activation(activation), **kw, **bins(8),
+                                       bias=bias, points_per_bin=10**6)
+    assert bits == pytest.approx(brute, abs=1e-6)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "linear"])
+def test_ei_parts_two_inputs_matches_quadrature(activation):
+    rng = np.random.default_rng(3)
+    weights, bias = rng.uniform(-2, 2, (2, 2)), rng.normal(size=2) * 0.3
+    layer = Dense(weights, bias, activation)
+    kw = dict(in_range=(0.0, 1.0), out_range=(-1.0, 1.5), **bins(8))
+    matrix = ei_parts_matrix_exact(layer, **kw)
+    for i in range(2):
+        for j in range(2):
+            brute = reference.parts_term_quadrature(
+                weights, bias[j], get_activation(activation), i, j, **kw,
+                points_per_input=40_000)
+            assert matrix[i, j] == pytest.approx(brute, abs=1e-6)
+
+
+def test_ei_parts_three_inputs_matches_quadrature():
+    # 2-D midpoint rule over (x_i, one other input), third input exact; the error falls like
+    # points**-2 (measured ratio ~4 per doubling), so Richardson extrapolation of 400 and
+    # 800 points (multiples of the 8 bins) reaches ~1e-7 bits.
+    rng = np.random.default_rng(4)
+    weights, bias = rng.uniform(-2, 2, (1, 3)), np.array([0.2])
+    layer = Dense(weights, bias, "sigmoid")
+    matrix = ei_parts_matrix_exact(layer, **UNIT, **bins(8))
+    for i in range(3):
+        coarse, fine = (reference.parts_term_quadrature(
+            weights, bias[0], get_activation("sigmoid"), i, 0, **UNIT, **bins(8),
+            points_per_input=n) for n in (400, 800))
+        assert matrix[i, 0] == pytest.approx((4 * fine - coarse) / 3, abs=1e-6)
+
+
+@pytest.mark.parametrize("n_out", [1, 2])
+@pytest.mark.parametrize("overflow", ["clip", "drop"])
+def test_joint_ei_two_inputs_matches_quadrature(n_out, overflow):
+    rng = np.random.default_rng(5)
+    weights, bias = rng.uniform(-2, 2, (n_out, 2)), rng.normal(size=n_out) * 0.3
+    activation = "relu" if overflow == "drop" else "sigmoid"
+    layer = Dense(weights, bias, activation)
+    bits = ei_exact(layer, **UNIT, **bins(8), overflow=overflow)
+    brute = reference.ei_two_inputs_quadrature(
+        weights, bias, get_activation(activation), **UNIT, **bins(8), points=16_000,
+        drop=overflow == "drop")
+    assert bits == pytest.approx(brute, abs=1e-6)
+
+
+def test_fourier_series_and_closed_form_agree(monkeypatch):
+    rng = np.random.default_rng(1)
+    layer = Dense(rng.uniform(-1, 1, (3, 6)), rng.normal(size=3) * 0.3, "tanh")
+    kw = dict(in_range=(-1.0, 1.0), out_range=(-1.0, 1.0), in_bins=8, out_bins=16)
+    monkeypatch.setattr(exact, "_ALWAYS_CLOSED_FORM_TERMS", 10)
+    closed = ei_parts_matrix_exact(layer, **kw)
+    monkeypatch.setattr(exact, "_ALWAYS_CLOSED_FORM_TERMS", 0)
+    monkeypatch.setattr(exact, "_MAX_CLOSED_FORM_TERMS", 0)
+    fourier = ei_parts_matrix_exact(layer, **kw)
+    np.testing.assert_allclose(fourier, closed, rtol=0, atol=1e-12)
+
+
+# --- Monte Carlo plug-in --------------------------------------------------------------------
+
+def test_ei_parts_matches_monte_carlo_and_plugin_error_shrinks():
+    rng = np.random.default_rng(7)
+    weights = rng.uniform(-1, 1, (2, 5)) * 2
+    layer = Dense(weights, None, "sigmoid")
+    matrix = ei_parts_matrix_exact(layer, **UNIT, **bins(8))
+    errors = []
+    for n_samples in (2_000, 400_000):
+        bits, standard_error = reference.monte_carlo_pair_information(
+            weights, 0.0, get_activation("sigmoid"), **UNIT, **bins(8),
+            n_samples=n_samples, seed=11)
+        # Plug-in MI is biased up by about (B-1)^2 / (2 N ln 2) and fluctuates with the
+        # delta-method standard error; allow the bias plus 5 standard errors.
+        bias = 49 / (2 * n_samples * math.log(2))
+        assert np.all(np.abs(bits - matrix - bias) <= 5 * standard_error + bias)
+        errors.append(np.abs(bits - matrix).mean())
+    assert errors[1] < errors[0] / 10
+
+
+def test_drop_matches_monte_carlo_for_relu_at_large_weight_and_differs_from_clip():
+    weight = 4.0
+    drop = edge_ei_exact(weight, "relu", **UNIT, **bins(8), overflow="drop")
+    clip = edge_ei_exact(weight, "relu", **UNIT, **bins(8), overflow="clip")
+    bits, standard_error = reference.monte_carlo_pair_information(
+        np.array([[weight]]), 0.0, get_activation("relu"), **UNIT, **bins(8),
+        n_samples=400_000, seed=2, drop=True)
+    bias = 49 / (2 * 100_000 * math.log(2))  # a quarter of the samples are kept
+    assert abs(bits[0, 0] - drop) <= 5 * standard_error[0, 0] + bias
+    # Only x < 1/4 keeps relu(4x) <= 1: two input bins survive, each covering four output
+    # bins, so exactly 1 bit; clipping keeps the other six input bins in the top bin.
+    assert drop == pytest.approx(1.0, abs=1e-12)
+    assert clip < drop - 0.1
+
+
+def test_custom_activation_with_inverse():
+    softsign = Activation("softsign_test", lambda z: z / (1 + np.abs(z)), (-1.0, 1.0),
+                          inverse=lambda t: t / (1 - np.abs(t)))
+    kw = dict(in_range=(-1.0, 1.0), out_range=(-1.0, 1.0), **bins(8))
+    bits = edge_ei_exact(3.0, softsign, **kw)
+    brute = reference.edge_ei_midpoint(3.0, softsign, **kw, points_per_bin=10**6)
+    assert bits == pytest.approx(brute, abs=1e-6)
+
+
+# --- the paper's Fig. 1 single-edge curves ------------------------------------------------
+
+def fig1_curve(activation, n_bins, weights):
+    value_range = FIG1_RANGES[activation]
+    overflow = "drop" if activation == "ReLU" else "clip"
+    return np.array([edge_ei_exact(w, activation.lower(), in_range=value_range,
+                                   out_range=value_range, **bins(n_bins), overflow=overflow)
+                     for w in weights])
+
+
+@pytest.mark.parametrize("activation", ["Sigmoid", "Tanh", "ReLU"])
+def test_single_edge_curve_rises_peaks_and_decays(activation):
+    weights = np.linspace(0.0, 25.0, 501)
+    curve = fig1_curve(activation, 8, weights)
+    peak = int(np.argmax(curve))
+    assert 0 < peak < weights.size - 1
+    assert curve[0] == 0.0
+    assert curve[-1] < curve[peak] / 2
+    assert np.all(curve >= 0) and np.all(curve <= 3.0 + 1e-12)
+
+
+@pytest.mark.parametrize("activation", ["Sigmoid", "Tanh", "ReLU"])
+def test_paper_fig1_curves_lie_around_the_exact_curve(activation):
+    if not PAPER_DATA.exists():
+        pytest.skip("paper reference data not available")
+    data = np.load(PAPER_DATA)
+    n_samples = 30_000
+    for n_bins in (8, 64):
+        weights = data[f"fig1_whole_{activation}_{n_bins}_ws"]
+        paper = data[f"fig1_whole_{activation}_{n_bins}_ei"]
+        curve = fig1_curve(activation, n_bins, weights)
+        # Plug-in estimates: biased up by at most (B-1)^2 / (2 N ln 2) (relu keeps fewer
+        # samples at large weights, so its bias is larger), plus sampling noise. Compare the
+        # mean difference with that bias and check the spread is small.
+        bias = (n_bins - 1) ** 2 / (2 * n_samples * math.log(2))
+        difference = paper - curve
+        assert -0.02 < np.median(difference) < 3 * bias + 0.02
+        assert np.mean(np.abs(difference) < 5 * bias + 0.05) > 0.9
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+def test_activation_without_inverse_is_rejected():
+    plain = Activation("no_inverse_test", np.tanh, (-1.0, 1.0))
+    layer = Dense(np.ones((1, 1)), None, plain)
+    with pytest.raises(ValueError, match="activation 'no_inverse_test' has no inverse"):
+        ei_parts_matrix_exact(layer, **UNIT, **bins(8))
+
+
+def test_joint_ei_rejects_more_than_two_inputs():
+    layer = Dense(np.ones((1, 3)), None, "sigmoid")
+    with pytest.raises(ValueError, match="1 or 2 inputs, got 3"):
+        ei_exact(layer, **UNIT, **bins(8))

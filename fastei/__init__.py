@@ -2,12 +2,15 @@
 
 from ._version import __version__
 from .activations import Activation, available_activations, get_activation, register_activation
+from .convergence import converge_by_doubling, extrapolate
 from .estimators import (
     Measures,
+    StratifiedEstimate,
     degeneracy,
     ei,
     ei_parts,
     ei_parts_matrix,
+    ei_stratified,
     group_ei,
     measure,
     phi_feedforward,
@@ -22,6 +25,7 @@ __all__ = [
     "Activation",
     "Dense",
     "Measures",
+    "StratifiedEstimate",
     "Network",
     "as_network",
     "available_activations",
@@ -29,6 +33,9 @@ __all__ = [
     "ei",
     "ei_parts",
     "ei_parts_matrix",
+    "ei_stratified",
+    "converge_by_doubling",
+    "extrapolate",
     "get_activation",
     "group_ei",
     "measure",

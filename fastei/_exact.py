@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
+
+from ._kernels import information_from_cdf
 
 __all__ = [
     "sensitivity_matrix_exact",
@@ -73,47 +74,6 @@ def _bin_index(values, value_range, n_bins) -> np.ndarray:
     lo, hi = (float(v) for v in value_range)
     index = np.floor((values - lo) / (hi - lo) * n_bins).astype(np.int64)
     return np.clip(index, 0, n_bins - 1)
-
-
-@numba.njit(cache=True)
-def _information_from_cdf(cdf):
-    """Bits of ``I(A; K)`` per table, from ``cdf[p, a, k] = P(z < level_k | A = a)``.
-
-    ``A`` (the input bin) is uniform; output bin ``k`` has probability ``cdf[..., k + 1] -
-    cdf[..., k]`` (negative rounding noise is set to 0). Rows may sum to less than 1
-    (dropped outputs): the joint table is renormalised, and an empty one gives 0. With ``s``
-    the table, ``r``, ``q`` its margins and ``S`` its sum,
-    ``I = (sum s log s - sum r log r - sum q log q + S log S) / S``.
-
-    cdf : float64 (n_tables, n_a, n_levels); returns float64 (n_tables,).
-    """
-    n_tables, n_a, n_levels = cdf.shape
-    bits = np.zeros(n_tables)
-    columns = np.empty(n_levels - 1)
-    for p in range(n_tables):
-        columns[:] = 0.0
-        cell_terms = 0.0
-        row_terms = 0.0
-        total = 0.0
-        for a in range(n_a):
-            row = 0.0
-            for k in range(n_levels - 1):
-                s = cdf[p, a, k + 1] - cdf[p, a, k]
-                if s > 0.0:
-                    cell_terms += s * np.log2(s)
-                    row += s
-                    columns[k] += s
-            if row > 0.0:
-                row_terms += row * np.log2(row)
-            total += row
-        if total > 0.0:
-            column_terms = 0.0
-            for k in range(n_levels - 1):
-                if columns[k] > 0.0:
-                    column_terms += columns[k] * np.log2(columns[k])
-            information = (cell_terms - row_terms - column_terms) / total + np.log2(total)
-            bits[p] = max(information, 0.0)
-    return bits
 
 
 def _state_codes(columns, base) -> np.ndarray:
@@ -328,7 +288,7 @@ def _pairwise_matrix(layer, in_range, out_range, in_bins, out_bins, overflow, ba
             reference = bias[j]
             shifts = np.outer(w, midpoints) + (baseline * (w.sum() - w))[:, None]
             background = np.zeros(n_in)
-        result[:, j] = _information_from_cdf(
+        result[:, j] = information_from_cdf(
             _level_cdf(levels - reference, shifts, np.abs(w) * bin_width, background))
     return result
 

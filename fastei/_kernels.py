@@ -378,3 +378,71 @@ def pair_counts(x_bins, y_bins, counts):
                 by = y_row[r]
                 if by >= 0:
                     histogram[np.uint64(x_row[r] * n_y_bins + by)] += 1
+
+
+# --------------------------------------------------------------------------- exact estimators
+
+
+@serial_kernel
+def information_from_cdf(cdf):
+    """Bits of ``I(A; K)`` per table, from ``cdf[p, a, k] = P(z < level_k | A = a)``.
+
+    ``A`` (the input bin) is uniform; output bin ``k`` has probability ``cdf[..., k + 1] -
+    cdf[..., k]`` (negative rounding noise is set to 0). Rows may sum to less than 1
+    (dropped outputs): the joint table is renormalised, and an empty one gives 0. With ``s``
+    the table, ``r``, ``q`` its margins and ``S`` its sum,
+    ``I = (sum s log s - sum r log r - sum q log q + S log S) / S``.
+
+    cdf : float64 (n_tables, n_a, n_levels); returns float64 (n_tables,).
+    """
+    n_tables, n_a, n_levels = cdf.shape
+    bits = np.zeros(n_tables)
+    columns = np.empty(n_levels - 1)
+    for p in range(n_tables):
+        columns[:] = 0.0
+        cell_terms = 0.0
+        row_terms = 0.0
+        total = 0.0
+        for a in range(n_a):
+            row = 0.0
+            for k in range(n_levels - 1):
+                s = cdf[p, a, k + 1] - cdf[p, a, k]
+                if s > 0.0:
+                    cell_terms += s * np.log2(s)
+                    row += s
+                    columns[k] += s
+            if row > 0.0:
+                row_terms += row * np.log2(row)
+            total += row
+        if total > 0.0:
+            column_terms = 0.0
+            for k in range(n_levels - 1):
+                if columns[k] > 0.0:
+                    column_terms += columns[k] * np.log2(columns[k])
+            information = (cell_terms - row_terms - column_terms) / total + np.log2(total)
+            bits[p] = max(information, 0.0)
+    return bits
+
+
+@parallel_kernel
+def within_cell_entropy(sorted_keys, entropy, distinct):
+    """Plug-in entropy (bits) and number of distinct states of each row of sorted keys.
+
+    Row ``c`` holds the sorted output-state keys of the points drawn in input cell ``c``.
+    Parameters: sorted_keys (n_cells, m) uint64; entropy (n_cells,) float64;
+    distinct (n_cells,) int64.
+    """
+    m = sorted_keys.shape[1]
+    for c in prange(sorted_keys.shape[0]):
+        keys = sorted_keys[c]
+        total = 0.0
+        states = 0
+        run = 0
+        for j in range(m):
+            run += 1
+            if j == m - 1 or keys[j + 1] != keys[j]:
+                total += run * np.log2(run)
+                states += 1
+                run = 0
+        entropy[c] = np.log2(m) - total / m
+        distinct[c] = states

@@ -21,7 +21,7 @@ _TWO_M53 = 2.0**-53
 # Salts that separate the streams drawn from one seed.
 JOINT_STREAM = 1
 SENSITIVITY_STREAM = 1  # sensitivity reuses the joint noise of each perturbed node
-STRATIFIED_STREAM = 2
+STRATIFIED_STREAMS = (2, 3, 4)  # cell choice, points in cells, independent points
 
 
 @serial_kernel

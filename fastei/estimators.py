@@ -13,8 +13,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _rng
+from . import _exact, _rng
 from ._sampling import JointCounter, PreparedLayer, Span, pair_information, sensitivity_counts
+from ._stratified import StratifiedEstimate, stratified_ei
 from ._validation import (
     check_bins,
     check_choice,
@@ -28,6 +29,8 @@ from .network import as_network
 
 __all__ = [
     "Measures",
+    "StratifiedEstimate",
+    "ei_stratified",
     "degeneracy",
     "ei",
     "ei_parts",
@@ -64,6 +67,11 @@ _COMMON_PARAMETERS = """network : Network, Dense, array_like or list of array_li
     progress : bool or None, default None
         Show a progress bar; ``None`` shows one for long runs on a terminal."""
 
+_SAMPLES_RULES = """``"auto"`` doubles the samples from 100,000 until another doubling is
+        expected to move the value by less than 5 %; ``"extrapolate"`` fits
+        ``A / s**alpha + C`` to 100K..2M samples and reads it at 10**15 (paper SI;
+        :mod:`fastei.convergence` gives the traces)."""
+
 _MEMORY_PARAMETER = """max_memory : int or str, default "1GiB"
         Budget for the state tables and buffers. When the distinct states would not
         fit, the key space is split and the noise stream is regenerated once per part;
@@ -72,7 +80,7 @@ _MEMORY_PARAMETER = """max_memory : int or str, default "1GiB"
 
 def _document(function):
     function.__doc__ = function.__doc__.format(
-        common=_COMMON_PARAMETERS, memory=_MEMORY_PARAMETER)
+        common=_COMMON_PARAMETERS, memory=_MEMORY_PARAMETER, rules=_SAMPLES_RULES)
     return function
 
 
@@ -133,6 +141,38 @@ def _default_range(network, layer_index, name):
     return activation.default_range
 
 
+def _by_sample_rule(samples, estimate):
+    """``estimate(samples)``, or the value the paper's convergence rules settle on."""
+    from .convergence import converge_by_doubling, extrapolate
+
+    if samples == "auto":
+        return converge_by_doubling(estimate).value
+    if samples == "extrapolate":
+        return extrapolate(estimate).value
+    if isinstance(samples, str):
+        raise ValueError(
+            f"samples must be a number or one of 'auto', 'extrapolate'; got {samples!r}")
+    return estimate(samples)
+
+
+def _single_layer(network, span, method):
+    """The one layer of a span, for the exact methods."""
+    network = as_network(network)
+    start, end = check_span(span, len(network))
+    if start != end:
+        raise ValueError(
+            f"method={method!r} works on one layer; span ({start}, {end}) has "
+            f"{end - start + 1}; use method='sampled' or measure the layers one by one")
+    return network.layers[start]
+
+
+def _exact_matrix(function, network, setup, span, **extra):
+    return function(_single_layer(network, span, "exact"), in_range=setup.in_range,
+                    out_range=setup.out_range, in_bins=setup.in_bins,
+                    out_bins=setup.out_bins, overflow="drop" if setup.drop else "clip",
+                    **extra)
+
+
 def _progress_bar(progress, work, description):
     if progress is False or (progress is None and work < _PROGRESS_THRESHOLD):
         return None
@@ -154,11 +194,16 @@ def _joint(setup, samples, seed, max_memory, progress, inputs, outputs, pairs, l
             bar.close()
 
 
-def _sensitivity(setup, samples, seed, baseline, progress):
-    samples = check_int(samples, "samples", 1)
+def _check_baseline(baseline) -> float:
     baseline = float(baseline)
     if not math.isfinite(baseline):
         raise ValueError(f"baseline must be finite, got {baseline}")
+    return baseline
+
+
+def _sensitivity(setup, samples, seed, baseline, progress):
+    samples = check_int(samples, "samples", 1)
+    baseline = _check_baseline(baseline)
     key = _rng.stream_key(seed, _rng.SENSITIVITY_STREAM)
     bar = _progress_bar(progress, samples * setup.n_in, "sensitivity")
     try:
@@ -170,20 +215,26 @@ def _sensitivity(setup, samples, seed, baseline, progress):
 
 @_document
 def ei(network, *, span=0, in_bins=8, out_bins=8, in_range=None, out_range=None,
-       samples=10**7, seed=0, overflow="clip", max_memory="1GiB", progress=None) -> float:
+       samples=10**7, seed=0, overflow="clip", max_memory="1GiB", progress=None,
+       method="sampled") -> float:
     """Effective information ``I(X; Y)`` of a span under ``do(inputs = uniform noise)``.
 
-    The plug-in estimate from ``samples`` noise samples: joint binned input and output
-    states are counted in hash tables, ``EI = H(X) + H(Y) - H(X, Y)``. It is biased
-    upward at small ``samples`` and, for wide inputs (where no input cell is seen
-    twice), it tends to ``H(Y)`` at any feasible sample count.
+    ``method="sampled"`` (the paper's plug-in): joint binned input and output states of
+    ``samples`` noise samples are counted in hash tables, ``EI = H(X) + H(Y) - H(X, Y)``.
+    It is biased upward at small ``samples`` and, for wide inputs (where no input cell
+    is seen twice), it tends to ``H(Y)`` at any feasible sample count: use it to
+    reproduce the paper, or for narrow spans. ``method="stratified"`` converges for any
+    width (see :func:`ei_stratified`); ``method="exact"`` integrates exactly, for one
+    layer with one or two inputs.
 
     Parameters
     ----------
     {common}
-    samples : int, default 10**7
-        Noise samples (the paper used 10**7).
+    samples : int, "auto" or "extrapolate", default 10**7
+        Noise samples (the paper used 10**7). {rules}
     {memory}
+    method : {{"sampled", "stratified", "exact"}}, default "sampled"
+        Estimator (``samples`` and ``max_memory`` apply to "sampled" only).
 
     Returns
     -------
@@ -211,9 +262,65 @@ def ei(network, *, span=0, in_bins=8, out_bins=8, in_range=None, out_range=None,
     >>> round(ei(np.eye(2) * 4.0, samples=20_000, seed=1), 2)
     3.17
     """
+    check_choice(method, "method", ("sampled", "stratified", "exact"))
     setup = _span_setup(network, span, in_bins, out_bins, in_range, out_range, overflow)
-    return _joint(setup, samples, seed, max_memory, progress, np.arange(setup.n_in),
-                  np.arange(setup.n_out), False, "EI").information()
+    if method == "exact":
+        return _exact_matrix(_exact.ei_exact, network, setup, span)
+    if method == "stratified":
+        return ei_stratified(network, span=span, in_bins=in_bins, out_bins=out_bins,
+                             in_range=in_range, out_range=out_range, seed=seed).value
+    return _by_sample_rule(samples, lambda n: _joint(
+        setup, n, seed, max_memory, progress, np.arange(setup.n_in), np.arange(setup.n_out),
+        False, "EI").information())
+
+
+@_document
+def ei_stratified(network, *, span=0, in_bins=8, out_bins=8, in_range=None, out_range=None,
+                  cells=4000, points_per_cell=2048, seed=0) -> StratifiedEstimate:
+    """Converged joint EI by stratified sampling, with its standard error.
+
+    Because the intervention makes every input cell equally likely,
+    ``EI = H(Y) - E_x[H(Y | X = x)]``: ``cells`` cells are drawn uniformly and
+    ``points_per_cell`` points inside each; ``H(Y)`` comes from as many independent
+    uniform points. Use it for joint EI of wide spans, where the plug-in never converges
+    (25 inputs at 8 bins have 4e22 cells).
+
+    Parameters
+    ----------
+    {common}
+    cells : int, default 4000
+        Input cells drawn.
+    points_per_cell : int, default 2048
+        Points drawn inside each cell.
+
+    Returns
+    -------
+    StratifiedEstimate
+        ``value`` and ``standard_error`` (bits), ``entropy_outputs`` ``H(Y)``,
+        ``conditional_entropy`` ``H(Y | X)`` and the budget (``cells``,
+        ``points_per_cell``, ``samples``).
+
+    Notes
+    -----
+    Within-cell entropies are Miller-Madow corrected (plug-in plus ``(k - 1) / (2 m ln
+    2)`` for ``k`` states seen among ``m`` points); ``H(Y)`` is Chao-Shen corrected. The
+    standard error adds the variance over cells of the within-cell entropy and the
+    delta-method variance of ``H(Y)``. Output states wider than 64 bits are compared
+    by a 64-bit hash (collision chance below ``N**2 / 2**65`` for ``N`` points).
+    ``overflow="drop"`` is not supported here.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> est = ei_stratified(np.eye(2) * 4.0, cells=500, points_per_cell=256)
+    >>> abs(est.value - 3.12) < 4 * est.standard_error + 0.02
+    True
+    """
+    setup = _span_setup(network, span, in_bins, out_bins, in_range, out_range, "clip")
+    cells = check_int(cells, "cells", 2)
+    points_per_cell = check_int(points_per_cell, "points_per_cell", 2)
+    keys = [_rng.stream_key(seed, stream) for stream in _rng.STRATIFIED_STREAMS]
+    return stratified_ei(setup, keys, cells, points_per_cell)
 
 
 @_document
@@ -255,14 +362,21 @@ def group_ei(network, inputs, outputs, *, span=0, in_bins=8, out_bins=8, in_rang
 @_document
 def ei_parts_matrix(network, *, span=0, in_bins=8, out_bins=8, in_range=None,
                     out_range=None, samples=10**7, seed=0, overflow="clip",
-                    progress=None) -> np.ndarray:
+                    progress=None, method="sampled") -> np.ndarray:
     """Per-edge terms ``I(X_i; Y_j)`` of EI_parts, under the joint intervention.
+
+    ``method="exact"`` integrates each term (no noise, no plug-in bias) for one layer
+    with monotone activations, and is much faster; use ``"sampled"`` to reproduce the
+    paper's plug-in numbers, for spans of several layers, or for activations without
+    an inverse.
 
     Parameters
     ----------
     {common}
     samples : int, default 10**7
-        Noise samples.
+        Noise samples ("sampled" only).
+    method : {{"sampled", "exact"}}, default "sampled"
+        Estimator.
 
     Returns
     -------
@@ -276,21 +390,27 @@ def ei_parts_matrix(network, *, span=0, in_bins=8, out_bins=8, in_range=None,
     array([[1.57, 0.  ],
            [0.  , 1.58]])
     """
+    check_choice(method, "method", ("sampled", "exact"))
     setup = _span_setup(network, span, in_bins, out_bins, in_range, out_range, overflow)
+    if method == "exact":
+        return _exact_matrix(_exact.ei_parts_matrix_exact, network, setup, span)
     counts = _joint(setup, samples, seed, 2**62, progress, None, None, True, "EI_parts")
     return pair_information(counts.pairs)
 
 
 @_document
 def ei_parts(network, *, span=0, in_bins=8, out_bins=8, in_range=None, out_range=None,
-             samples=10**7, seed=0, overflow="clip", progress=None) -> float:
+             samples=10**7, seed=0, overflow="clip", progress=None,
+             method="sampled") -> float:
     """EI_parts: the sum over (input, output) pairs of ``I(X_i; Y_j)`` (paper eq. 3).
 
     Parameters
     ----------
     {common}
-    samples : int, default 10**7
-        Noise samples.
+    samples : int, "auto" or "extrapolate", default 10**7
+        Noise samples ("sampled" only). {rules}
+    method : {{"sampled", "exact"}}, default "sampled"
+        See :func:`ei_parts_matrix`.
 
     Returns
     -------
@@ -301,25 +421,31 @@ def ei_parts(network, *, span=0, in_bins=8, out_bins=8, in_range=None, out_range
     --------
     ei_parts_matrix : the per-edge terms.
     """
-    return float(ei_parts_matrix(
+    return _by_sample_rule(samples, lambda n: float(ei_parts_matrix(
         network, span=span, in_bins=in_bins, out_bins=out_bins, in_range=in_range,
-        out_range=out_range, samples=samples, seed=seed, overflow=overflow,
-        progress=progress).sum())
+        out_range=out_range, samples=n, seed=seed, overflow=overflow, progress=progress,
+        method=method).sum()))
 
 
 @_document
 def sensitivity_matrix(network, *, span=0, in_bins=8, out_bins=8, in_range=None,
                        out_range=None, samples=5000, seed=0, baseline=0.0,
-                       overflow="clip", progress=None) -> np.ndarray:
+                       overflow="clip", progress=None, method="sampled") -> np.ndarray:
     """Per-edge sensitivity: ``I(X_i; Y_j)`` when input ``i`` alone is perturbed.
+
+    ``method="exact"`` integrates each edge's transfer (no noise, no plug-in bias) for
+    one layer with monotone activations; ``"sampled"`` reproduces the paper's 5000-sample
+    plug-in and works for spans and any activation.
 
     Parameters
     ----------
     {common}
     samples : int, default 5000
-        Noise samples per input node (the paper used 5000).
+        Noise samples per input node (the paper used 5000; "sampled" only).
     baseline : float, default 0.0
         Value at which the other inputs are held.
+    method : {{"sampled", "exact"}}, default "sampled"
+        Estimator.
 
     Returns
     -------
@@ -333,43 +459,52 @@ def sensitivity_matrix(network, *, span=0, in_bins=8, out_bins=8, in_range=None,
     array([[1.57, 0.  ],
            [0.  , 1.58]])
     """
+    check_choice(method, "method", ("sampled", "exact"))
     setup = _span_setup(network, span, in_bins, out_bins, in_range, out_range, overflow)
+    if method == "exact":
+        return _exact_matrix(_exact.sensitivity_matrix_exact, network, setup, span,
+                             baseline=_check_baseline(baseline))
     counts, _ = _sensitivity(setup, samples, seed, baseline, progress)
     return pair_information(counts)
 
 
 @_document
 def sensitivity(network, *, span=0, in_bins=8, out_bins=8, in_range=None, out_range=None,
-                samples=5000, seed=0, baseline=0.0, overflow="clip", progress=None) -> float:
+                samples=5000, seed=0, baseline=0.0, overflow="clip", progress=None,
+                method="sampled") -> float:
     """Sensitivity of a span: the sum of its per-edge sensitivities (paper eq. 2).
 
     Parameters
     ----------
     {common}
-    samples : int, default 5000
-        Noise samples per input node.
+    samples : int, "auto" or "extrapolate", default 5000
+        Noise samples per input node ("sampled" only). {rules}
     baseline : float, default 0.0
         Value at which the other inputs are held.
+    method : {{"sampled", "exact"}}, default "sampled"
+        See :func:`sensitivity_matrix`.
 
     Returns
     -------
     float
         Sensitivity in bits.
     """
-    return float(sensitivity_matrix(
+    return _by_sample_rule(samples, lambda n: float(sensitivity_matrix(
         network, span=span, in_bins=in_bins, out_bins=out_bins, in_range=in_range,
-        out_range=out_range, samples=samples, seed=seed, baseline=baseline,
-        overflow=overflow, progress=progress).sum())
+        out_range=out_range, samples=n, seed=seed, baseline=baseline, overflow=overflow,
+        progress=progress, method=method).sum()))
 
 
 @_document
 def measure(network, *, span=0, in_bins=8, out_bins=8, in_range=None, out_range=None,
             samples=10**7, sensitivity_samples=5000, seed=0, baseline=0.0, groups=(),
-            overflow="clip", max_memory="1GiB", progress=None) -> Measures:
+            overflow="clip", max_memory="1GiB", progress=None, method="sampled") -> Measures:
     """Every measure of a span from one joint noise stream, as the paper's runs did.
 
     EI, EI_parts and the group EIs use the same joint noise (sample ``s`` of input
     ``i`` is one value); sensitivity perturbs each input with that input's noise.
+    ``method="converged"`` gives the infinite-sample values instead, for one layer:
+    exact EI_parts and sensitivity, and exact (one or two inputs) or stratified EI.
 
     Parameters
     ----------
@@ -381,8 +516,11 @@ def measure(network, *, span=0, in_bins=8, out_bins=8, in_range=None, out_range=
     baseline : float, default 0.0
         Value of the unperturbed inputs for sensitivity.
     groups : sequence of (inputs, outputs), default ()
-        Node subsets for group EI, keyed by ``(tuple(inputs), tuple(outputs))``.
+        Node subsets for group EI, keyed by ``(tuple(inputs), tuple(outputs))``
+        ("sampled" only).
     {memory}
+    method : {{"sampled", "converged"}}, default "sampled"
+        Estimators to use.
 
     Returns
     -------
@@ -398,6 +536,11 @@ def measure(network, *, span=0, in_bins=8, out_bins=8, in_range=None, out_range=
     >>> abs(m.degeneracy) < 0.01 and abs(m.phi_feedforward) < 0.01
     True
     """
+    check_choice(method, "method", ("sampled", "converged"))
+    if method == "converged":
+        return _converged_measures(network, span=span, in_bins=in_bins, out_bins=out_bins,
+                                   in_range=in_range, out_range=out_range, seed=seed,
+                                   baseline=baseline, groups=groups, overflow=overflow)
     setup = _span_setup(network, span, in_bins, out_bins, in_range, out_range, overflow)
     all_in, all_out = np.arange(setup.n_in), np.arange(setup.n_out)
     subsets = [(check_subset(a, "groups inputs", setup.n_in),
@@ -420,6 +563,31 @@ def measure(network, *, span=0, in_bins=8, out_bins=8, in_range=None, out_range=
         samples=int(samples), sensitivity_samples=int(sensitivity_samples),
         valid_samples=joint.n_valid, out_of_range=joint.n_outside,
         sensitivity_out_of_range=sens_outside, passes=joint.passes)
+
+
+def _converged_measures(network, *, span, in_bins, out_bins, in_range, out_range, seed,
+                        baseline, groups, overflow) -> Measures:
+    if groups:
+        raise ValueError("groups need method='sampled'; group EI has no converged estimator yet")
+    options = dict(span=span, in_bins=in_bins, out_bins=out_bins, in_range=in_range,
+                   out_range=out_range, overflow=overflow)
+    parts = ei_parts_matrix(network, method="exact", **options)
+    sens = sensitivity_matrix(network, method="exact", baseline=baseline, **options)
+    if parts.shape[0] <= 2:
+        value, samples = ei(network, method="exact", **options), 0
+    else:
+        if overflow != "clip":
+            raise ValueError("overflow='drop' needs method='sampled' for layers of more "
+                             "than 2 inputs (stratified EI clips)")
+        options.pop("overflow")
+        estimate = ei_stratified(network, seed=seed, **options)
+        value, samples = estimate.value, estimate.samples
+    return Measures(
+        ei=value, ei_parts=float(parts.sum()), sensitivity=float(sens.sum()),
+        degeneracy=float(sens.sum()) - value, phi_feedforward=value - float(parts.sum()),
+        ei_parts_matrix=parts, sensitivity_matrix=sens, group_ei={}, samples=samples,
+        sensitivity_samples=0, valid_samples=samples, out_of_range=0,
+        sensitivity_out_of_range=0, passes=1)
 
 
 @_document

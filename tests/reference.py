@@ -5,7 +5,6 @@ import numpy as np
 # --- sampled estimators: plain NumPy on whole sample arrays ---
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MASK64 = (1 << 64) - 1
 
 
 def mix64(z):

@@ -1,0 +1,80 @@
+"""The exact and stratified estimators through the public API, against each other and
+against the sampled plug-in where it converges."""
+
+import numpy as np
+import pytest
+
+import fastei
+
+
+def test_stratified_agrees_with_plug_in_where_plug_in_converges():
+    rng = np.random.default_rng(0)
+    for n_in in (1, 2, 3):
+        weights = rng.uniform(-4, 4, size=(2, n_in))
+        plug_in = fastei.ei(weights, samples=2_000_000)
+        estimate = fastei.ei_stratified(weights, cells=2000, points_per_cell=512)
+        # Plug-in bias at 2e6 samples is below (8**n_in * 64) / (2 N ln 2) = 0.012 bits.
+        assert abs(estimate.value - plug_in) < 4 * estimate.standard_error + 0.012
+
+
+def test_stratified_and_exact_agree_on_two_inputs():
+    weights = np.array([[3.0, -2.0], [1.0, 4.0]])
+    exact = fastei.ei(weights, method="exact")
+    estimate = fastei.ei_stratified(weights, cells=2000, points_per_cell=512)
+    assert abs(estimate.value - exact) < 4 * estimate.standard_error
+    assert fastei.ei(weights, method="stratified", seed=3) == pytest.approx(exact, abs=0.05)
+
+
+def test_stratified_is_stable_for_a_wide_sigmoid_layer():
+    weights = np.random.default_rng(1).uniform(-0.2, 0.2, size=(6, 25))
+    small = fastei.ei_stratified(weights, cells=500, points_per_cell=512)
+    large = fastei.ei_stratified(weights, cells=2000, points_per_cell=512, seed=1)
+    assert large.standard_error < small.standard_error
+    assert abs(small.value - large.value) < 3 * np.hypot(small.standard_error,
+                                                         large.standard_error)
+    # The plug-in collapses towards H(Y) here and sits well above the converged value.
+    assert fastei.ei(weights, samples=200_000) > large.value + 0.3
+    assert large.samples == 2 * 2000 * 512
+
+
+def test_exact_sensitivity_and_parts_match_high_sample_plug_in():
+    weights = np.random.default_rng(2).uniform(-3, 3, size=(3, 4))
+    for function in (fastei.sensitivity_matrix, fastei.ei_parts_matrix):
+        exact = function(weights, method="exact")
+        errors = [np.abs(function(weights, samples=n) - exact).max() for n in (10**4, 10**6)]
+        # Plug-in bias per pair is about (B - 1)**2 / (2 N ln 2): 3.5e-3 at 1e4, 3.5e-5 at 1e6.
+        assert errors[1] < errors[0] and errors[1] < 2e-3
+
+
+def test_converged_measures_are_consistent():
+    weights = np.random.default_rng(3).uniform(-3, 3, size=(2, 2))
+    m = fastei.measure(weights, method="converged")
+    assert m.ei == fastei.ei(weights, method="exact")
+    assert m.degeneracy == pytest.approx(m.sensitivity - m.ei)
+    diagonal = fastei.measure(np.diag([2.0, -3.0, 4.0]), method="converged", seed=2)
+    assert diagonal.ei_parts == pytest.approx(diagonal.sensitivity, abs=1e-12)
+    assert abs(diagonal.ei - diagonal.ei_parts) < 0.05
+
+
+def test_sample_rules_follow_the_paper_convergence_helpers():
+    weights = np.array([[2.0, -1.0]])
+    auto = fastei.ei_parts(weights, samples="auto")
+    trace = fastei.converge_by_doubling(lambda n: fastei.ei_parts(weights, samples=n))
+    assert auto == trace.value and trace.converged
+    exact = fastei.ei_parts(weights, method="exact")
+    assert abs(fastei.ei_parts(weights, samples="extrapolate") - exact) < 0.01
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: fastei.ei(np.ones((2, 2)), method="magic"), "method must be one of"),
+    (lambda: fastei.ei_parts_matrix([np.ones((2, 2))] * 2, span=(0, 1), method="exact"),
+     r"method='exact' works on one layer; span \(0, 1\) has 2"),
+    (lambda: fastei.ei(np.ones((2, 3)), method="exact"), "more than 2 inputs|2 inputs"),
+    (lambda: fastei.ei(np.ones((2, 2)), samples="lots"), "samples must be a number or one of"),
+    (lambda: fastei.ei_stratified(np.ones((2, 2)), cells=1), "cells must be >= 2"),
+    (lambda: fastei.measure(np.ones((2, 2)), method="converged", groups=[([0], [0])]),
+     "groups need method='sampled'"),
+])
+def test_bad_method_options(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -380,6 +380,27 @@ def pair_counts(x_bins, y_bins, counts):
                     histogram[np.uint64(x_row[r] * n_y_bins + by)] += 1
 
 
+@parallel_kernel
+def sensitivity_pair_counts(noise_bins, y_bins, counts):
+    """Pair histograms when input ``i`` alone was perturbed in rows ``i * r .. (i + 1) * r``.
+
+    ``counts[i, j, noise_bins[i, t], y_bins[j, i * r + t]] += 1`` for rows with a kept
+    output. Parameters: noise_bins (k, r) int16; y_bins (m, k * r) int16; counts
+    (k, m, Bx, By) int64, C-contiguous.
+    """
+    n_rows = noise_bins.shape[1]
+    n_y_bins = counts.shape[3]
+    for i in prange(noise_bins.shape[0]):
+        x_row = noise_bins[i]
+        for j in range(y_bins.shape[0]):
+            histogram = counts[i, j].ravel()
+            y_row = y_bins[j, i * n_rows:(i + 1) * n_rows]
+            for t in range(n_rows):
+                by = y_row[t]
+                if by >= 0:
+                    histogram[np.uint64(x_row[t] * n_y_bins + by)] += 1
+
+
 # --------------------------------------------------------------------------- exact estimators
 
 

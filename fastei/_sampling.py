@@ -277,8 +277,10 @@ class JointCounter:
             self.progress.reset(total=self.samples * passes)
         self._outputs = [self._new_y_table(passes, split_outputs)] if joint else []
         for p in range(passes):
+            self._cells = []  # let the last pass's tables go before the next are made
             self._cells = self._new_cell_tables(passes) if joint else []
             if split_outputs and p > 0:
+                self._outputs = []
                 self._outputs = [self._new_y_table(passes, split_outputs)]
             for start in range(0, self.samples, self.chunk_rows):
                 rows = np.arange(start, min(start + self.chunk_rows, self.samples), dtype=np.int64)
@@ -302,10 +304,9 @@ class JointCounter:
                 if self.progress is not None:
                     self.progress.update(chunk_size)
             if joint:
-                cells, joint_table = self._cells
-                x_sum.add_table(cells, self.samples)
-                xy_sum.add_table(cells, self.samples, unmixed_only=True)
-                xy_sum.add_table(joint_table, self.samples)
+                x_sum.add_table(self._cells[0], self.samples)
+                xy_sum.add_table(self._cells[0], self.samples, unmixed_only=True)
+                xy_sum.add_table(self._cells[1], self.samples)
                 if split_outputs:
                     y_sum.add_table(self._outputs[0], self.samples)
         if joint and not split_outputs:
@@ -404,23 +405,25 @@ def sensitivity_counts(span: Span, key, samples: int, baseline: float,
                        chunk_rows: int = CHUNK_ROWS, progress=None) -> tuple[np.ndarray, int]:
     """Pair histograms when each input alone is perturbed and the rest sit at ``baseline``.
 
-    Input ``i`` takes the same noise values as in the joint stream of the same key.
+    Input ``i`` takes the same noise values as in the joint stream of the same key. All
+    inputs are handled in one batch per chunk (``chunk_rows // n_in`` samples each).
     Returns counts of shape ``(n_in, n_out, in_bins, out_bins)`` and the number of output
     values outside the output range.
     """
-    counts = np.zeros((span.n_in, span.n_out, span.in_bins, span.out_bins), np.int64)
+    n_in = span.n_in
+    counts = np.zeros((n_in, span.n_out, span.in_bins, span.out_bins), np.int64)
     n_outside = 0
-    for i in range(span.n_in):
-        node = np.array([i], dtype=np.int64)
-        for start in range(0, samples, chunk_rows):
-            rows = np.arange(start, min(start + chunk_rows, samples), dtype=np.int64)
-            noise = np.empty((1, rows.size))
-            K.fill_uniform(key, rows, span.n_in, node, *span.in_range, BLOCK_ROWS, noise)
-            x = np.full((span.n_in, rows.size), baseline)
-            x[i] = noise[0]
-            y_bins, outside = span.bin_outputs(span.forward(x))
-            n_outside += outside
-            K.pair_counts(span.bin_inputs(noise), y_bins, counts[i:i + 1])
-            if progress is not None:
-                progress.update(rows.size)
+    per_node = max(1, chunk_rows // n_in)
+    for start in range(0, samples, per_node):
+        rows = np.arange(start, min(start + per_node, samples), dtype=np.int64)
+        noise = np.empty((n_in, rows.size))
+        K.fill_uniform(key, rows, n_in, np.arange(n_in, dtype=np.int64), *span.in_range,
+                       BLOCK_ROWS, noise)
+        x = np.full((n_in, n_in, rows.size), baseline)
+        x[np.arange(n_in), np.arange(n_in)] = noise
+        y_bins, outside = span.bin_outputs(span.forward(x.reshape(n_in, -1)))
+        n_outside += outside
+        K.sensitivity_pair_counts(span.bin_inputs(noise), y_bins, counts)
+        if progress is not None:
+            progress.update(rows.size * n_in)
     return counts, n_outside

@@ -17,13 +17,20 @@ from ._version import __version__
 _INTERRUPTED = 130
 
 
-def _widths(text: str) -> tuple[int, ...]:
-    """Parse dash-separated widths such as ``4-5-5-3``."""
-    try:
-        return tuple(int(w) for w in text.split("-"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"widths must be dash-separated integers such as 4-5-5-3, got {text!r}") from None
+def _integers(name: str, separator: str, example: str):
+    """An argparse type for ``separator``-separated integers such as ``example``."""
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            return tuple(int(v) for v in text.split(separator))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be {separator!r}-separated integers such as {example}, "
+                f"got {text!r}") from None
+    return parse
+
+
+_widths = _integers("widths", "-", "4-5-5-3")
+_snapshot_list = _integers("snapshots", ",", "0,-1")
 
 
 def _add_train_parser(subparsers) -> None:
@@ -134,15 +141,6 @@ def _run_data(args) -> int:
     print(f"{data.name} ({where}): {len(data.x_train)} train / {len(data.x_test)} test rows, "
           f"{data.n_features} features, {data.n_classes} classes")
     return 0
-
-
-def _snapshot_list(text: str) -> list[int]:
-    """Parse comma-separated snapshot positions such as ``0,-1``."""
-    try:
-        return [int(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"snapshots must be comma-separated integers such as 0,-1, got {text!r}") from None
 
 
 def _add_measure_options(parser) -> None:

@@ -62,7 +62,7 @@ def test_bad_widths_syntax_is_an_argparse_error(capsys):
     with pytest.raises(SystemExit) as excinfo:
         main(["train", "-o", "x.h5", "--widths", "4-x-3"])
     assert excinfo.value.code == 2
-    assert "widths must be dash-separated integers such as 4-5-5-3" in capsys.readouterr().err
+    assert "widths must be '-'-separated integers such as 4-5-5-3" in capsys.readouterr().err
 
 
 def test_interrupt_returns_130(tmp_path, capsys, monkeypatch):

@@ -92,11 +92,6 @@ class CountSum:
         self.small += small.sum(axis=0)
         self.large.extend(large[s, :n_large[s]] for s in range(n_shards) if n_large[s])
 
-    def merge(self, other: CountSum) -> None:
-        """Add another tally to this one."""
-        self.small += other.small
-        self.large.extend(other.large)
-
     def c_log2_c(self) -> float:
         """``sum(c * log2(c))`` over the tallied counts."""
         c = np.arange(2, SMALL_COUNT + 1, dtype=np.float64)

@@ -5,10 +5,12 @@ Parallel loops never write to a cell another iteration writes: rows, input nodes
 hash-table shards are split between threads, and the split never changes a count.
 """
 
+import math
+
 import numpy as np
 from numba import prange
 
-from ._jit import parallel_kernel, serial_kernel
+from ._jit import parallel_kernel, prefetch, serial_kernel
 from ._rng import GOLDEN, mix64, uniform01
 
 _LOW32 = np.uint64(0xFFFFFFFF)
@@ -33,17 +35,62 @@ def fill_uniform(key, rows, n_nodes, nodes, lo, hi, block, out):
     (k,) int64; lo, hi float64; block int (rows per parallel task); out (k, n) float64.
     """
     width = hi - lo
-    stride = np.uint64(n_nodes)
     n = rows.shape[0]
     for b in prange((n + block - 1) // block):
         start = b * block
         stop = min(n, start + block)
         row_block = rows[start:stop]
         for c in range(nodes.shape[0]):
-            node = np.uint64(nodes[c])
+            node = nodes[c]
             out_row = out[c, start:stop]
             for r in range(stop - start):
-                out_row[r] = lo + uniform01(key, np.uint64(row_block[r]) * stride + node) * width
+                out_row[r] = _noise(key, row_block[r], n_nodes, node, lo, width)
+
+
+@serial_kernel
+def _noise(key, row, n_nodes, node, lo, width):
+    """Noise of input ``node`` in sample ``row``: ``lo + uniform01(...) * width``."""
+    return lo + uniform01(key, np.uint64(row) * np.uint64(n_nodes) + np.uint64(node)) * width
+
+
+@parallel_kernel
+def rows_of_partition(key, first, n_nodes, prefix, lo, hi, n_bins, n_partitions, partition,
+                      block, out):
+    """Rows ``first, first + 1, ...`` whose input cell lies in ``partition``, in order.
+
+    The partition of a row is :func:`prefix_partition` of the bins of its ``prefix``
+    nodes, computed here from the noise alone. Fills ``out`` (n,) int64 with the rows
+    found among the next ``n`` and returns how many there are.
+    """
+    n = out.shape[0]
+    n_blocks = (n + block - 1) // block
+    found = np.zeros(n_blocks, dtype=np.int64)
+    inside = np.empty(n, dtype=np.bool_)
+    wanted = np.arange(n_bins ** prefix.shape[0]) % n_partitions == partition
+    width = hi - lo
+    scale, by_scale = _bin_scale(width, n_bins)
+    for b in prange(n_blocks):
+        start = b * block
+        m = min(n, start + block) - start
+        index = np.zeros(m, dtype=np.int64)
+        for c in range(prefix.shape[0]):
+            node = prefix[c]
+            for r in range(m):
+                v = _noise(key, first + start + r, n_nodes, node, lo, width)
+                index[r] = index[r] * n_bins + _bin_of(v, lo, width, n_bins, scale, by_scale)
+        count = 0
+        for r in range(m):
+            inside[start + r] = wanted[index[r]]
+            count += wanted[index[r]]
+        found[b] = count
+    offsets = np.cumsum(found) - found
+    for b in prange(n_blocks):
+        j = offsets[b]
+        for r in range(b * block, min(n, (b + 1) * block)):
+            if inside[r]:
+                out[j] = first + r
+                j += 1
+    return found.sum()
 
 
 @parallel_kernel
@@ -91,33 +138,56 @@ def bin_values(values, lo, hi, n_bins, drop, out):
     values outside the range.
     """
     n_outside = 0
-    top = n_bins - 1
+    width = hi - lo
+    scale, by_scale = _bin_scale(width, n_bins)
     for c in prange(values.shape[0]):
-        for r in range(values.shape[1]):
-            v = values[c, r]
-            t = (v - lo) / (hi - lo) * n_bins
-            outside = v < lo or v > hi
-            if outside:
-                n_outside += 1
-            if drop and outside:
-                out[c, r] = -1
-            elif t < 0.0:
-                out[c, r] = 0
-            elif t >= n_bins:
-                out[c, r] = top
-            else:
-                out[c, r] = min(np.int64(np.floor(t)), top)
+        row = values[c]
+        bins = out[c]
+        outside = 0
+        for r in range(row.shape[0]):
+            v = row[r]
+            bins[r] = _bin_of(v, lo, width, n_bins, scale, by_scale)
+            if v < lo or v > hi:
+                outside += 1
+                if drop:
+                    bins[r] = -1
+        n_outside += outside
     return n_outside
+
+
+@serial_kernel
+def _bin_scale(width, n_bins):
+    """``n_bins / width`` and whether ``(v - lo) * scale`` rounds exactly like
+    ``(v - lo) / width * n_bins`` (it does when ``width`` is a power of two)."""
+    return n_bins / width, math.frexp(width)[0] == 0.5
+
+
+@serial_kernel
+def _bin_of(v, lo, width, n_bins, scale, by_scale):
+    """``clip(floor((v - lo) / width * n_bins), 0, n_bins - 1)``; NaN goes to bin 0.
+
+    With ``by_scale`` (see :func:`_bin_scale`) the division becomes a multiplication,
+    bit for bit the same.
+    """
+    t = (v - lo) * scale if by_scale else (v - lo) / width * n_bins
+    t = t if t >= 0.0 else 0.0
+    top = np.float64(n_bins - 1)
+    return np.int16(t if t <= top else top)
 
 
 # --------------------------------------------------------------------------- state keys
 
 
 @serial_kernel
-def key_hash(key, start, stop):
-    """Hash of the one- or two-word state ``key[start:stop]`` (``stop - start`` is 1 or 2)."""
-    k1 = key[start + 1] if stop - start > 1 else np.uint64(0)
-    return mix64(key[start] ^ mix64(k1 + GOLDEN))
+def state_hash(k0, k1):
+    """Hash of a state key of words ``k0, k1`` (``k1 = 0`` for a one-word key)."""
+    return mix64(k0 ^ mix64(k1 + GOLDEN))
+
+
+@serial_kernel
+def pair_hash(cell_hash, output_hash):
+    """Hash of a joint (input cell, output state) key from the two state hashes."""
+    return mix64(cell_hash + GOLDEN * output_hash)
 
 
 @parallel_kernel
@@ -127,7 +197,7 @@ def cell_keys(bins, nodes, bits, hashed, block, keys, hashes, valid):
     Keys are the bins packed ``bits`` bits each, node ``nodes[0]`` lowest, into
     ``keys.shape[1]`` words (lossless, at most 128 bits), or, when ``hashed``, a 128-bit
     hash of the bin sequence. A row is invalid when one of its bins is ``-1`` (dropped).
-    The row hash equals :func:`key_hash` of the key. Parameters: bins (k, n) int16;
+    The row hash is :func:`state_hash` of the key. Parameters: bins (k, n) int16;
     nodes (m,) int64; bits int; hashed bool; block int (rows per parallel task);
     keys (n, w) uint64; hashes (n,) uint64; valid (n,) bool.
     """
@@ -135,35 +205,38 @@ def cell_keys(bins, nodes, bits, hashed, block, keys, hashes, valid):
     n = bins.shape[1]
     for b in prange((n + block - 1) // block):
         start = b * block
-        stop = min(n, start + block)
-        k0 = np.full(stop - start, _HASH_A if hashed else np.uint64(0))
-        k1 = np.full(stop - start, _HASH_B if hashed else np.uint64(0))
-        ok = np.ones(stop - start, dtype=np.bool_)
+        m = min(n, start + block) - start
+        k0 = np.full(m, _HASH_A if hashed else np.uint64(0))
+        k1 = np.full(m, _HASH_B if hashed else np.uint64(0))
+        lowest = np.zeros(m, dtype=np.int16)
         for c in range(nodes.shape[0]):
+            row = bins[nodes[c], start:start + m]
             position = c * bits
-            offset = np.uint64(position % 64)
-            straddles = position < 64 and position % 64 + bits > 64
-            for r in range(start, stop):
-                v = bins[nodes[c], r]
-                if v < 0:
-                    ok[r - start] = False
-                    v = 0
-                ub = np.uint64(v)
-                if hashed:
-                    k0[r - start] = mix64(k0[r - start] + ub + one)
-                    k1[r - start] = mix64(k1[r - start] ^ ((ub + one) * GOLDEN))
-                elif position < 64:
-                    k0[r - start] |= ub << offset
-                    if straddles:
-                        k1[r - start] |= ub >> (np.uint64(64) - offset)
-                else:
-                    k1[r - start] |= ub << offset
-        for r in range(start, stop):
-            keys[r, 0] = k0[r - start]
+            if hashed:
+                for r in range(m):
+                    v = np.uint64(max(row[r], 0)) + one
+                    k0[r] = mix64(k0[r] + v)
+                    k1[r] = mix64(k1[r] ^ (v * GOLDEN))
+            elif position < 64:
+                offset = np.uint64(position)
+                for r in range(m):
+                    k0[r] |= np.uint64(max(row[r], 0)) << offset
+                if position + bits > 64:
+                    back = np.uint64(64 - position)
+                    for r in range(m):
+                        k1[r] |= np.uint64(max(row[r], 0)) >> back
+            else:
+                offset = np.uint64(position - 64)
+                for r in range(m):
+                    k1[r] |= np.uint64(max(row[r], 0)) << offset
+            for r in range(m):
+                lowest[r] = min(lowest[r], row[r])
+        for r in range(m):
+            keys[start + r, 0] = k0[r]
             if keys.shape[1] > 1:
-                keys[r, 1] = k1[r - start]
-            hashes[r] = mix64(k0[r - start] ^ mix64(k1[r - start] + GOLDEN))
-            valid[r] = ok[r - start]
+                keys[start + r, 1] = k1[r]
+            hashes[start + r] = state_hash(k0[r], k1[r])
+            valid[start + r] = lowest[r] >= 0
 
 
 @parallel_kernel
@@ -194,6 +267,7 @@ def hash_partition(hashes, n_partitions, out):
 # then any payload words. One record per slot keeps an insert to one or two cache lines.
 
 MIXED = np.uint64(1) << np.uint64(63)
+PREFETCH_DISTANCE = 16  # rows ahead whose home slot is prefetched while inserting
 COUNT_BITS = ~MIXED
 
 
@@ -202,20 +276,28 @@ def _shard_of(h, n_shards):
     return np.int64(((h >> _S32) * np.uint64(n_shards)) >> _S32)
 
 
+# Keys travel as scalars: ``x0, x1`` are the first ``wx`` words (1 or 2) of a key and
+# ``y0, y1`` the next ``wy`` words (0, 1 or 2). An unused word is passed as anything.
+# Scalars, not array views, keep the insert loops free of reference counting.
+
+
 @serial_kernel
-def _probe(table, shard, key, h):
-    """Slot of ``key`` (all its words) in one shard, and whether it is there."""
+def _home(h, capacity):
+    """First slot probed for hash ``h``."""
+    return np.int64(((h & _LOW32) * np.uint64(capacity)) >> _S32)
+
+
+@serial_kernel
+def _find(table, shard, h, x0, x1, wx, y0, y1, wy):
+    """Slot of a key in one shard, and whether the key is there (else the empty slot)."""
     capacity = table.shape[1]
-    slot = np.int64(((h & _LOW32) * np.uint64(capacity)) >> _S32)
+    slot = _home(h, capacity)
     while True:
         if table[shard, slot, 0] == 0:
             return slot, False
-        same = True
-        for w in range(key.shape[0]):
-            if table[shard, slot, 1 + w] != key[w]:
-                same = False
-                break
-        if same:
+        if (table[shard, slot, 1] == x0 and (wx < 2 or table[shard, slot, 2] == x1)
+                and (wy < 1 or table[shard, slot, 1 + wx] == y0)
+                and (wy < 2 or table[shard, slot, 2 + wx] == y1)):
             return slot, True
         slot += 1
         if slot == capacity:
@@ -223,14 +305,24 @@ def _probe(table, shard, key, h):
 
 
 @serial_kernel
-def _add(table, fill, shard, key, h, increment):
-    slot, found = _probe(table, shard, key, h)
+def _store_key(table, shard, slot, x0, x1, wx, y0, y1, wy):
+    table[shard, slot, 1] = x0
+    if wx > 1:
+        table[shard, slot, 2] = x1
+    if wy > 0:
+        table[shard, slot, 1 + wx] = y0
+    if wy > 1:
+        table[shard, slot, 2 + wx] = y1
+
+
+@serial_kernel
+def _increment(table, fill, shard, h, x0, x1, wx, y0, y1, wy, amount):
+    """Add ``amount`` to the count of a key, inserting the key when it is new."""
+    slot, found = _find(table, shard, h, x0, x1, wx, y0, y1, wy)
     if not found:
-        for w in range(key.shape[0]):
-            table[shard, slot, 1 + w] = key[w]
+        _store_key(table, shard, slot, x0, x1, wx, y0, y1, wy)
         fill[shard] += 1
-    table[shard, slot, 0] += np.uint64(increment)
-    return slot, found
+    table[shard, slot, 0] += np.uint64(amount)
 
 
 @parallel_kernel
@@ -244,15 +336,36 @@ def count_states(keys, hashes, mask, table, fill, limit, resume):
     bool; table (S, cap, 1 + w) uint64; fill (S,) int64; resume (S,) int64.
     """
     n_shards = table.shape[0]
+    w = keys.shape[1]
     for s in prange(n_shards):
-        r = resume[s]
-        while r < keys.shape[0]:
-            if mask[r] and _shard_of(hashes[r], n_shards) == s:
-                if fill[s] >= limit:
-                    break
-                _add(table, fill, s, keys[r], hashes[r], 1)
-            r += 1
-        resume[s] = r
+        rows = _rows_of_shard(hashes, mask, n_shards, s, resume[s])
+        resume[s] = keys.shape[0]
+        for j in range(rows.shape[0]):
+            if j + PREFETCH_DISTANCE < rows.shape[0]:
+                prefetch(table, (s, _home(hashes[rows[j + PREFETCH_DISTANCE]], table.shape[1]), 0))
+            r = rows[j]
+            if fill[s] >= limit:
+                resume[s] = r
+                break
+            _increment(table, fill, s, hashes[r], keys[r, 0], keys[r, w - 1], w, 0, 0, 0, 1)
+
+
+@parallel_kernel
+def count_dense_states(keys, mask, n_shards, counts):
+    """``counts[keys[r, 0]] += 1`` for the masked rows; shard ``s`` of ``n_shards`` (one
+    per parallel iteration) takes the keys in the ``s``-th slice of ``counts``.
+
+    Parameters: keys (n, 1) uint64, each below ``counts.size``; mask (n,) bool; counts
+    (K,) int64.
+    """
+    size = counts.shape[0]
+    for s in prange(n_shards):
+        lo = s * size // n_shards
+        hi = (s + 1) * size // n_shards
+        for r in range(keys.shape[0]):
+            k = np.int64(keys[r, 0])
+            if mask[r] and lo <= k and k < hi:
+                counts[k] += 1
 
 
 @parallel_kernel
@@ -263,7 +376,8 @@ def count_joint_states(x_keys, x_hashes, y_keys, y_hashes, mask, cells, cell_fil
     Each input cell remembers the first output state it met. While all its samples share
     that state the joint count equals the cell count and no joint entry exists; at the
     first different state the cell is marked mixed and its joint counts move to the joint
-    table. Sharded by the cell hash and resumable like :func:`count_states`.
+    table. Sharded by the cell hash and resumable like :func:`count_states`. Joint keys
+    are hashed with :func:`pair_hash` of the two state hashes.
 
     Parameters: x_keys (n, wx), y_keys (n, wy) uint64; x_hashes, y_hashes (n,) uint64;
     mask (n,) bool; cells (S, cap, 1 + wx + wy) uint64 (count, cell key, first output);
@@ -271,50 +385,51 @@ def count_joint_states(x_keys, x_hashes, y_keys, y_hashes, mask, cells, cell_fil
     int64; resume (S,) int64.
     """
     n_shards = cells.shape[0]
+    n = x_keys.shape[0]
     wx = x_keys.shape[1]
     wy = y_keys.shape[1]
     for s in prange(n_shards):
-        pair = np.empty(wx + wy, dtype=np.uint64)
-        r = resume[s]
-        while r < x_keys.shape[0]:
+        rows = _rows_of_shard(x_hashes, mask, n_shards, s, resume[s])
+        resume[s] = n
+        for j in range(rows.shape[0]):
+            if j + PREFETCH_DISTANCE < rows.shape[0]:
+                ahead = x_hashes[rows[j + PREFETCH_DISTANCE]]
+                prefetch(cells, (s, _home(ahead, cells.shape[1]), 0))
+            r = rows[j]
+            if cell_fill[s] >= cell_limit or joint_fill[s] + 2 > joint_limit:
+                resume[s] = r
+                break
             h = x_hashes[r]
-            if mask[r] and _shard_of(h, n_shards) == s:
-                if cell_fill[s] >= cell_limit or joint_fill[s] + 2 > joint_limit:
-                    break
-                slot, found = _add(cells, cell_fill, s, x_keys[r], h, 1)
-                if not found:
-                    for w in range(wy):
-                        cells[s, slot, 1 + wx + w] = y_keys[r, w]
-                else:
-                    mixed = (cells[s, slot, 0] & MIXED) != 0
-                    if not mixed:
-                        for w in range(wy):
-                            if cells[s, slot, 1 + wx + w] != y_keys[r, w]:
-                                mixed = True
-                        if mixed:
-                            previous = (cells[s, slot, 0] & COUNT_BITS) - np.uint64(1)
-                            cells[s, slot, 0] |= MIXED
-                            for w in range(wx + wy):
-                                pair[w] = cells[s, slot, 1 + w]
-                            _add(joint, joint_fill, s, pair, _pair_hash(pair, wx), previous)
-                    if mixed:
-                        for w in range(wx):
-                            pair[w] = x_keys[r, w]
-                        for w in range(wy):
-                            pair[wx + w] = y_keys[r, w]
-                        _add(joint, joint_fill, s, pair, mix64(h + GOLDEN * y_hashes[r]), 1)
-            r += 1
-        resume[s] = r
+            x0, x1 = x_keys[r, 0], x_keys[r, wx - 1]
+            y0, y1 = y_keys[r, 0], y_keys[r, wy - 1]
+            slot, found = _find(cells, s, h, x0, x1, wx, 0, 0, 0)
+            if not found:
+                _store_key(cells, s, slot, x0, x1, wx, y0, y1, wy)
+                cell_fill[s] += 1
+            word = cells[s, slot, 0] + np.uint64(1)
+            if found and (word & MIXED) == 0:
+                first0, first1 = cells[s, slot, 1 + wx], cells[s, slot, wx + wy]
+                if first0 != y0 or first1 != y1:
+                    word |= MIXED
+                    first_hash = state_hash(first0, first1 if wy > 1 else np.uint64(0))
+                    _increment(joint, joint_fill, s, pair_hash(h, first_hash), x0, x1, wx,
+                               first0, first1, wy, (word & COUNT_BITS) - np.uint64(1))
+            cells[s, slot, 0] = word
+            if (word & MIXED) != 0:
+                _increment(joint, joint_fill, s, pair_hash(h, y_hashes[r]), x0, x1, wx,
+                           y0, y1, wy, 1)
 
 
 @serial_kernel
-def _pair_hash(key, split):
-    """Slot hash of a stored key: its state hash, or for a joint (cell, output) key
-    ``mix64(cell_hash + GOLDEN * output_hash)``, as :func:`count_joint_states` computes it."""
-    n = key.shape[0]
-    if split >= n:
-        return key_hash(key, 0, n)
-    return mix64(key_hash(key, 0, split) + GOLDEN * key_hash(key, split, n))
+def _rows_of_shard(hashes, mask, n_shards, shard, first):
+    """Masked rows from ``first`` on whose hash falls in ``shard``, in order."""
+    rows = np.empty(hashes.shape[0] - first, dtype=np.int64)
+    m = 0
+    for r in range(first, hashes.shape[0]):
+        if mask[r] and _shard_of(hashes[r], n_shards) == shard:
+            rows[m] = r
+            m += 1
+    return rows[:m]
 
 
 @parallel_kernel
@@ -325,36 +440,45 @@ def rehash(old, key_words, split, new, new_fill):
     output part of a joint key starts (``key_words`` for a plain state table).
     Parameters: old (S, cap, R) uint64; new (S, cap2, R) uint64; new_fill (S,) int64.
     """
+    zero = np.uint64(0)
     for s in prange(old.shape[0]):
         for i in range(old.shape[1]):
             if old[s, i, 0] != 0:
-                key = old[s, i, 1:1 + key_words]
-                slot, _ = _probe(new, s, key, _pair_hash(key, split))
+                h = state_hash(old[s, i, 1], old[s, i, 2] if split > 1 else zero)
+                if split < key_words:
+                    y_hash = state_hash(old[s, i, 1 + split],
+                                        old[s, i, 2 + split] if key_words - split > 1 else zero)
+                    h = pair_hash(h, y_hash)
+                slot = _home(h, new.shape[1])
+                while new[s, slot, 0] != 0:  # keys are distinct: take the first empty slot
+                    slot = slot + 1 if slot + 1 < new.shape[1] else 0
                 for w in range(old.shape[2]):
                     new[s, slot, w] = old[s, i, w]
                 new_fill[s] += 1
 
 
 @parallel_kernel
-def tally_counts(table, unmixed_only, small, large, n_large):
-    """Tally the counts of a table: ``small[s, c]`` entries of count ``c <= max_small``,
-    larger counts listed in ``large[s, :n_large[s]]``; with ``unmixed_only`` skip mixed cells.
+def tally_counts(table, small, large, n_large):
+    """Tally the counts of a table's unmixed (``u = 0``) and mixed (``u = 1``) entries.
 
-    Parameters: table (S, cap, R) uint64; small (S, max_small + 1) int64;
-    large (S, L) int64; n_large (S,) int64.
+    ``small[s, u, c]`` counts the entries of count ``c <= max_small`` in shard ``s``;
+    larger counts are listed in ``large[s, u, :n_large[s, u]]``. Parameters: table
+    (S, cap, R) uint64; small (S, 2, max_small + 1) int64; large (S, 2, L) int64;
+    n_large (S, 2) int64.
     """
-    max_small = small.shape[1] - 1
+    max_small = small.shape[2] - 1
     for s in prange(table.shape[0]):
         for i in range(table.shape[1]):
             word = table[s, i, 0]
-            if word == 0 or (unmixed_only and (word & MIXED) != 0):
+            if word == 0:
                 continue
+            u = 1 if (word & MIXED) != 0 else 0
             c = np.int64(word & COUNT_BITS)
             if c <= max_small:
-                small[s, c] += 1
+                small[s, u, c] += 1
             else:
-                large[s, n_large[s]] = c
-                n_large[s] += 1
+                large[s, u, n_large[s, u]] = c
+                n_large[s, u] += 1
 
 
 # --------------------------------------------------------------------------- pairwise counts

@@ -22,6 +22,7 @@ BLOCK_ROWS = 512     # rows per parallel task in the node-major kernels
 MAX_LOAD = 0.75      # a shard's table grows past this fill
 PLANNED_LOAD = 0.6   # tables are sized for this fill of the expected states
 SMALL_COUNT = 4096   # counts up to this are tallied in a dense histogram
+DENSE_STATE_BITS = 20  # output keys this narrow are counted in a dense array, not a table
 
 
 @dataclass(frozen=True)
@@ -81,16 +82,37 @@ class CountSum:
         self.small = np.zeros(SMALL_COUNT + 1, dtype=np.int64)
         self.large: list[np.ndarray] = []
 
-    def add_table(self, table: _Table, total: int, unmixed_only: bool = False) -> None:
-        """Add the counts held in a hash table whose counts sum to at most ``total``
-        (only the unmixed input cells if asked)."""
+    @classmethod
+    def of_table(cls, table: _Table, total: int) -> tuple[CountSum, CountSum]:
+        """Tallies of the unmixed and of the mixed entries of a hash table whose counts
+        sum to at most ``total`` (a plain state table has no mixed entries)."""
         n_shards, capacity, _ = table.records.shape
-        small = np.zeros((n_shards, SMALL_COUNT + 1), dtype=np.int64)
-        large = np.zeros((n_shards, min(capacity, total // SMALL_COUNT + 1)), dtype=np.int64)
-        n_large = np.zeros(n_shards, dtype=np.int64)
-        K.tally_counts(table.records, unmixed_only, small, large, n_large)
-        self.small += small.sum(axis=0)
-        self.large.extend(large[s, :n_large[s]] for s in range(n_shards) if n_large[s])
+        small = np.zeros((n_shards, 2, SMALL_COUNT + 1), dtype=np.int64)
+        large = np.zeros((n_shards, 2, min(capacity, total // SMALL_COUNT + 1)), dtype=np.int64)
+        n_large = np.zeros((n_shards, 2), dtype=np.int64)
+        K.tally_counts(table.records, small, large, n_large)
+        tallies = (cls(), cls())
+        for u, tally in enumerate(tallies):
+            tally.small += small[:, u].sum(axis=0)
+            tally.large.extend(large[s, u, :n_large[s, u]] for s in range(n_shards)
+                               if n_large[s, u])
+        return tallies
+
+    @classmethod
+    def of_counts(cls, counts: np.ndarray) -> CountSum:
+        """Tally of the counts in a dense array (zeros are not states)."""
+        tally = cls()
+        tally.small += np.bincount(counts[counts <= SMALL_COUNT], minlength=SMALL_COUNT + 1)
+        tally.small[0] = 0
+        large = counts[counts > SMALL_COUNT]
+        if large.size:
+            tally.large.append(large)
+        return tally
+
+    def __iadd__(self, other: CountSum) -> CountSum:
+        self.small += other.small
+        self.large.extend(other.large)
+        return self
 
     def c_log2_c(self) -> float:
         """``sum(c * log2(c))`` over the tallied counts."""
@@ -213,6 +235,7 @@ class JointCounter:
         if inputs is not None:
             self.x_bits, self.wx, self.x_hashed = key_layout(len(inputs), span.in_bins)
             self.y_bits, self.wy, self.y_hashed = key_layout(len(outputs), span.out_bins)
+            self.dense_outputs = not self.y_hashed and self.y_bits * len(outputs) <= DENSE_STATE_BITS
 
     # ------------------------------------------------------------------ planning
     def plan(self) -> tuple[int, bool]:
@@ -224,6 +247,8 @@ class JointCounter:
         y_states = min(self.samples, self.span.out_bins ** len(self.outputs))
         x_bytes = x_states / PLANNED_LOAD * 8 * (1 + self.wx + self.wy)
         y_bytes = y_states / PLANNED_LOAD * (8 * self.wy + 8)
+        if self.dense_outputs:
+            y_bytes = 8 << (self.y_bits * len(self.outputs))
         if budget <= 0:
             raise MemoryError(
                 f"max_memory={self.max_memory} bytes does not even hold the chunk buffers "
@@ -270,18 +295,20 @@ class JointCounter:
         prefix = self._prefix_nodes(passes) if joint else None
         if self.progress is not None:
             self.progress.reset(total=self.samples * passes)
-        self._outputs = [self._new_y_table(passes, split_outputs)] if joint else []
+        self._outputs, self._output_counts = [], None
         for p in range(passes):
             self._cells = []  # let the last pass's tables go before the next are made
             self._cells = self._new_cell_tables(passes) if joint else []
-            if split_outputs and p > 0:
-                self._outputs = []
-                self._outputs = [self._new_y_table(passes, split_outputs)]
+            if joint and (p == 0 or split_outputs):
+                self._new_outputs(passes, split_outputs)
             for start in range(0, self.samples, self.chunk_rows):
-                rows = np.arange(start, min(start + self.chunk_rows, self.samples), dtype=np.int64)
-                chunk_size = rows.size
+                chunk_size = min(self.chunk_rows, self.samples - start)
+                rows = np.arange(start, start + chunk_size, dtype=np.int64)
                 if passes > 1 and not split_outputs:
-                    rows = rows[self._prefix_partition_of_rows(rows, prefix, passes) == p]
+                    n_rows = K.rows_of_partition(self.key, start, span.n_in, prefix,
+                                                 *span.in_range, span.in_bins, passes, p,
+                                                 BLOCK_ROWS, rows)
+                    rows = rows[:n_rows]
                 x = np.empty((span.n_in, rows.size))
                 K.fill_uniform(self.key, rows, span.n_in, self.all_inputs, *span.in_range, BLOCK_ROWS, x)
                 x_bins = span.bin_inputs(x)
@@ -299,14 +326,16 @@ class JointCounter:
                 if self.progress is not None:
                     self.progress.update(chunk_size)
             if joint:
-                x_sum.add_table(self._cells[0], self.samples)
-                xy_sum.add_table(self._cells[0], self.samples, unmixed_only=True)
-                xy_sum.add_table(self._cells[1], self.samples)
+                unmixed, mixed = CountSum.of_table(self._cells[0], self.samples)
+                x_sum += unmixed
+                x_sum += mixed
+                xy_sum += unmixed
+                xy_sum += CountSum.of_table(self._cells[1], self.samples)[0]
                 if split_outputs:
-                    y_sum.add_table(self._outputs[0], self.samples)
+                    y_sum += self._output_tally()
         if joint and not split_outputs:
-            y_sum.add_table(self._outputs[0], self.samples)
-        self._cells = self._outputs = []
+            y_sum += self._output_tally()
+        self._cells, self._outputs, self._output_counts = [], [], None
         return JointCounts(n_valid, n_outside, x_sum, y_sum, xy_sum, pairs, passes)
 
     def _count_joint(self, x_bins, y_bins, p, passes, prefix, split_outputs) -> int:
@@ -343,7 +372,10 @@ class JointCounter:
                            outputs.limit, resume)
 
         self._insert(self._cells, n, count_cells, "inputs")
-        self._insert(self._outputs, n, count_outputs, "outputs")
+        if self._output_counts is not None:
+            K.count_dense_states(y_keys, y_mask, self.n_shards, self._output_counts)
+        else:
+            self._insert(self._outputs, n, count_outputs, "outputs")
         return int(np.count_nonzero(valid))
 
     def _insert(self, tables, n_rows, kernel, role):
@@ -356,6 +388,8 @@ class JointCounter:
             for index, table in enumerate(tables):
                 if table.fill.max() >= table.limit - 2:
                     live = sum(t.nbytes for t in self._cells + self._outputs)
+                    if self._output_counts is not None:
+                        live += self._output_counts.nbytes
                     if live + 2 * table.nbytes + self._buffer_bytes() > self.max_memory:
                         raise _TableBudgetExceeded(role)
                     tables[index] = table.grown()
@@ -369,12 +403,22 @@ class JointCounter:
         joint_table = _Table.empty(self.n_shards, 64, record, self.wx + self.wy, self.wx)
         return [cells, joint_table]
 
-    def _new_y_table(self, passes, split_outputs):
+    def _new_outputs(self, passes, split_outputs):
+        """Fresh output-state counts: a dense array for narrow keys, else a hash table."""
+        self._outputs, self._output_counts = [], None
+        if self.dense_outputs:
+            self._output_counts = np.zeros(1 << (self.y_bits * len(self.outputs)), np.int64)
+            return
         expected = min(self.samples, self.span.out_bins ** len(self.outputs))
         if split_outputs:
             expected /= passes
-        return _Table.empty(self.n_shards, self._capacity(expected), 1 + self.wy, self.wy,
-                            self.wy)
+        self._outputs = [_Table.empty(self.n_shards, self._capacity(expected), 1 + self.wy,
+                                      self.wy, self.wy)]
+
+    def _output_tally(self) -> CountSum:
+        if self._output_counts is not None:
+            return CountSum.of_counts(self._output_counts)
+        return CountSum.of_table(self._outputs[0], self.samples)[0]
 
     def _capacity(self, expected_states: float) -> int:
         per_shard = expected_states / self.n_shards
@@ -382,18 +426,9 @@ class JointCounter:
 
     def _prefix_nodes(self, passes) -> np.ndarray:
         m = 1
-        while m < len(self.inputs) and self.span.in_bins ** m < 16 * passes:
+        while m < len(self.inputs) and self.span.in_bins ** m < 8 * passes:
             m += 1
         return self.inputs[:m]
-
-    def _prefix_partition_of_rows(self, rows, prefix, passes) -> np.ndarray:
-        span = self.span
-        x_prefix = np.empty((prefix.size, rows.size))
-        K.fill_uniform(self.key, rows, span.n_in, prefix, *span.in_range, BLOCK_ROWS, x_prefix)
-        part = np.empty(rows.size, np.int64)
-        K.prefix_partition(span.bin_inputs(x_prefix), np.arange(prefix.size, dtype=np.int64),
-                           span.in_bins, passes, part)
-        return part
 
 
 def sensitivity_counts(span: Span, key, samples: int, baseline: float,

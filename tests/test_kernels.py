@@ -72,6 +72,20 @@ def test_binning_counts_and_overflow_match_reference():
         assert outside == 2
 
 
+@pytest.mark.parametrize("lo, hi, n_bins", [(0.0, 1.0, 8), (-1.0, 1.0, 30), (-3.0, 5.0, 7),
+                                            (0.1, 0.7, 8), (-2.0, 1.0, 64)])
+def test_binning_matches_reference_at_and_near_every_edge(lo, hi, n_bins):
+    # Power-of-two widths bin by a multiplication, others by the SPEC's division: both
+    # must agree with the formula bit for bit, including values one ulp from an edge.
+    edges = lo + (hi - lo) * np.arange(n_bins + 1) / n_bins
+    values = np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf),
+                             np.random.default_rng(n_bins).uniform(lo - 1, hi + 1, 5000)])
+    out = np.empty((1, values.size), np.int16)
+    outside = _kernels.bin_values(values[None], lo, hi, n_bins, False, out)
+    assert_array_equal(out[0], ref.bins_of(values, lo, hi, n_bins))
+    assert outside == np.count_nonzero((values < lo) | (values > hi))
+
+
 @pytest.mark.parametrize("n_nodes, n_bins", [(3, 8), (21, 8), (25, 8), (42, 8), (50, 8), (9, 300)])
 def test_cell_keys_are_lossless_up_to_128_bits(n_nodes, n_bins):
     rng = np.random.default_rng(n_nodes)
@@ -92,8 +106,10 @@ def test_cell_keys_are_lossless_up_to_128_bits(n_nodes, n_bins):
 
 
 @pytest.mark.parametrize("widths, in_bins, out_bins", [
-    ((3, 2), 8, 8), ((25, 6), 8, 8), ((4, 30), 4, 8), ((50, 3), 8, 8), ((2, 2), 64, 64)])
+    ((3, 2), 8, 8), ((25, 6), 8, 8), ((4, 30), 4, 8), ((5, 10), 8, 8), ((50, 3), 8, 8),
+    ((2, 2), 64, 64)])
 def test_joint_counts_equal_reference(widths, in_bins, out_bins):
+    # Output keys up to 20 bits are counted in a dense array, wider ones in a table.
     n_in, n_out = widths
     rng = np.random.default_rng(n_in)
     weights = [rng.uniform(-3, 3, size=(n_out, n_in))]

@@ -278,7 +278,8 @@ def _shard_of(h, n_shards):
 
 # Keys travel as scalars: ``x0, x1`` are the first ``wx`` words (1 or 2) of a key and
 # ``y0, y1`` the next ``wy`` words (0, 1 or 2). An unused word is passed as anything.
-# Scalars, not array views, keep the insert loops free of reference counting.
+# Scalars, not array views, keep the insert loops free of reference counting; each
+# parallel iteration takes one 2-D view ``table[s]`` of its shard, once.
 
 
 @serial_kernel
@@ -288,16 +289,16 @@ def _home(h, capacity):
 
 
 @serial_kernel
-def _find(table, shard, h, x0, x1, wx, y0, y1, wy):
-    """Slot of a key in one shard, and whether the key is there (else the empty slot)."""
-    capacity = table.shape[1]
+def _find(shard, h, x0, x1, wx, y0, y1, wy):
+    """Slot of a key in one shard (cap, R), and whether the key is there (else the empty slot)."""
+    capacity = shard.shape[0]
     slot = _home(h, capacity)
     while True:
-        if table[shard, slot, 0] == 0:
+        if shard[slot, 0] == 0:
             return slot, False
-        if (table[shard, slot, 1] == x0 and (wx < 2 or table[shard, slot, 2] == x1)
-                and (wy < 1 or table[shard, slot, 1 + wx] == y0)
-                and (wy < 2 or table[shard, slot, 2 + wx] == y1)):
+        if (shard[slot, 1] == x0 and (wx < 2 or shard[slot, 2] == x1)
+                and (wy < 1 or shard[slot, 1 + wx] == y0)
+                and (wy < 2 or shard[slot, 2 + wx] == y1)):
             return slot, True
         slot += 1
         if slot == capacity:
@@ -305,24 +306,25 @@ def _find(table, shard, h, x0, x1, wx, y0, y1, wy):
 
 
 @serial_kernel
-def _store_key(table, shard, slot, x0, x1, wx, y0, y1, wy):
-    table[shard, slot, 1] = x0
+def _store_key(shard, slot, x0, x1, wx, y0, y1, wy):
+    shard[slot, 1] = x0
     if wx > 1:
-        table[shard, slot, 2] = x1
+        shard[slot, 2] = x1
     if wy > 0:
-        table[shard, slot, 1 + wx] = y0
+        shard[slot, 1 + wx] = y0
     if wy > 1:
-        table[shard, slot, 2 + wx] = y1
+        shard[slot, 2 + wx] = y1
 
 
 @serial_kernel
-def _increment(table, fill, shard, h, x0, x1, wx, y0, y1, wy, amount):
-    """Add ``amount`` to the count of a key, inserting the key when it is new."""
-    slot, found = _find(table, shard, h, x0, x1, wx, y0, y1, wy)
+def _increment(shard, h, x0, x1, wx, y0, y1, wy, amount):
+    """Add ``amount`` to the count of a key, inserting the key when it is new.
+    Returns 1 for a new key, else 0."""
+    slot, found = _find(shard, h, x0, x1, wx, y0, y1, wy)
     if not found:
-        _store_key(table, shard, slot, x0, x1, wx, y0, y1, wy)
-        fill[shard] += 1
-    table[shard, slot, 0] += np.uint64(amount)
+        _store_key(shard, slot, x0, x1, wx, y0, y1, wy)
+    shard[slot, 0] += np.uint64(amount)
+    return 0 if found else 1
 
 
 @parallel_kernel
@@ -338,16 +340,17 @@ def count_states(keys, hashes, mask, table, fill, limit, resume):
     n_shards = table.shape[0]
     w = keys.shape[1]
     for s in prange(n_shards):
+        shard = table[s]
         rows = _rows_of_shard(hashes, mask, n_shards, s, resume[s])
         resume[s] = keys.shape[0]
         for j in range(rows.shape[0]):
             if j + PREFETCH_DISTANCE < rows.shape[0]:
-                prefetch(table, (s, _home(hashes[rows[j + PREFETCH_DISTANCE]], table.shape[1]), 0))
+                prefetch(shard, (_home(hashes[rows[j + PREFETCH_DISTANCE]], shard.shape[0]), 0))
             r = rows[j]
             if fill[s] >= limit:
                 resume[s] = r
                 break
-            _increment(table, fill, s, hashes[r], keys[r, 0], keys[r, w - 1], w, 0, 0, 0, 1)
+            fill[s] += _increment(shard, hashes[r], keys[r, 0], keys[r, w - 1], w, 0, 0, 0, 1)
 
 
 @parallel_kernel
@@ -385,39 +388,41 @@ def count_joint_states(x_keys, x_hashes, y_keys, y_hashes, mask, cells, cell_fil
     int64; resume (S,) int64.
     """
     n_shards = cells.shape[0]
-    n = x_keys.shape[0]
     wx = x_keys.shape[1]
     wy = y_keys.shape[1]
     for s in prange(n_shards):
+        shard, joint_shard = cells[s], joint[s]
+        n_cells, n_joint = cell_fill[s], joint_fill[s]
         rows = _rows_of_shard(x_hashes, mask, n_shards, s, resume[s])
-        resume[s] = n
+        resume[s] = x_keys.shape[0]
         for j in range(rows.shape[0]):
             if j + PREFETCH_DISTANCE < rows.shape[0]:
                 ahead = x_hashes[rows[j + PREFETCH_DISTANCE]]
-                prefetch(cells, (s, _home(ahead, cells.shape[1]), 0))
+                prefetch(shard, (_home(ahead, shard.shape[0]), 0))
             r = rows[j]
-            if cell_fill[s] >= cell_limit or joint_fill[s] + 2 > joint_limit:
+            if n_cells >= cell_limit or n_joint + 2 > joint_limit:
                 resume[s] = r
                 break
             h = x_hashes[r]
             x0, x1 = x_keys[r, 0], x_keys[r, wx - 1]
             y0, y1 = y_keys[r, 0], y_keys[r, wy - 1]
-            slot, found = _find(cells, s, h, x0, x1, wx, 0, 0, 0)
+            slot, found = _find(shard, h, x0, x1, wx, 0, 0, 0)
             if not found:
-                _store_key(cells, s, slot, x0, x1, wx, y0, y1, wy)
-                cell_fill[s] += 1
-            word = cells[s, slot, 0] + np.uint64(1)
+                _store_key(shard, slot, x0, x1, wx, y0, y1, wy)
+                n_cells += 1
+            word = shard[slot, 0] + np.uint64(1)
             if found and (word & MIXED) == 0:
-                first0, first1 = cells[s, slot, 1 + wx], cells[s, slot, wx + wy]
+                first0, first1 = shard[slot, 1 + wx], shard[slot, wx + wy]
                 if first0 != y0 or first1 != y1:
                     word |= MIXED
                     first_hash = state_hash(first0, first1 if wy > 1 else np.uint64(0))
-                    _increment(joint, joint_fill, s, pair_hash(h, first_hash), x0, x1, wx,
-                               first0, first1, wy, (word & COUNT_BITS) - np.uint64(1))
-            cells[s, slot, 0] = word
+                    n_joint += _increment(joint_shard, pair_hash(h, first_hash), x0, x1, wx,
+                                          first0, first1, wy, (word & COUNT_BITS) - np.uint64(1))
+            shard[slot, 0] = word
             if (word & MIXED) != 0:
-                _increment(joint, joint_fill, s, pair_hash(h, y_hashes[r]), x0, x1, wx,
-                           y0, y1, wy, 1)
+                n_joint += _increment(joint_shard, pair_hash(h, y_hashes[r]), x0, x1, wx,
+                                      y0, y1, wy, 1)
+        cell_fill[s], joint_fill[s] = n_cells, n_joint
 
 
 @serial_kernel

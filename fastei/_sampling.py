@@ -22,6 +22,7 @@ BLOCK_ROWS = 512     # rows per parallel task in the node-major kernels
 MAX_LOAD = 0.75      # a shard's table grows past this fill
 PLANNED_LOAD = 0.6   # tables are sized for this fill of the expected states
 SMALL_COUNT = 4096   # counts up to this are tallied in a dense histogram
+SCAN_FACTOR = 8      # a pass scans up to this many chunks' rows to select one chunk's
 DENSE_STATE_BITS = 20  # output keys this narrow are counted in a dense array, not a table
 
 
@@ -181,6 +182,11 @@ class _Table:
     def limit(self) -> int:
         return int(self.records.shape[1] * MAX_LOAD)
 
+    def cleared(self) -> _Table:
+        self.records.fill(0)
+        self.fill.fill(0)
+        return self
+
     def grown(self) -> _Table:
         n_shards, capacity, record = self.records.shape
         new = _Table.empty(n_shards, 2 * capacity, record, self.key_words, self.split)
@@ -266,7 +272,8 @@ class JointCounter:
         pair_bytes = 0
         if self.want_pairs:
             pair_bytes = 8 * self.span.n_in * self.span.n_out * self.span.in_bins * self.span.out_bins
-        return per_row * min(self.chunk_rows, self.samples) + pair_bytes
+        scan_bytes = 9 * SCAN_FACTOR * self.chunk_rows  # row numbers and flags of a pass's scan
+        return per_row * min(self.chunk_rows, self.samples) + scan_bytes + pair_bytes
 
     # ------------------------------------------------------------------ counting
     def run(self) -> JointCounts:
@@ -295,16 +302,17 @@ class JointCounter:
         prefix = self._prefix_nodes(passes) if joint else None
         if self.progress is not None:
             self.progress.reset(total=self.samples * passes)
-        self._outputs, self._output_counts = [], None
+        self._cells, self._outputs, self._output_counts = [], [], None
         for p in range(passes):
-            self._cells = []  # let the last pass's tables go before the next are made
-            self._cells = self._new_cell_tables(passes) if joint else []
+            self._cells = self._cell_tables(passes) if joint else []
             if joint and (p == 0 or split_outputs):
                 self._new_outputs(passes, split_outputs)
-            for start in range(0, self.samples, self.chunk_rows):
-                chunk_size = min(self.chunk_rows, self.samples - start)
+            select = passes > 1 and not split_outputs
+            scan_rows = self.chunk_rows * (min(passes, SCAN_FACTOR) if select else 1)
+            for start in range(0, self.samples, scan_rows):
+                chunk_size = min(scan_rows, self.samples - start)
                 rows = np.arange(start, start + chunk_size, dtype=np.int64)
-                if passes > 1 and not split_outputs:
+                if select:
                     n_rows = K.rows_of_partition(self.key, start, span.n_in, prefix,
                                                  *span.in_range, span.in_bins, passes, p,
                                                  BLOCK_ROWS, rows)
@@ -395,13 +403,17 @@ class JointCounter:
                     tables[index] = table.grown()
 
     # ------------------------------------------------------------------ tables
-    def _new_cell_tables(self, passes):
-        expected = min(self.samples, self.span.in_bins ** len(self.inputs)) / passes
-        capacity = self._capacity(expected)
+    def _cell_tables(self, passes):
+        """Empty cell and joint tables for a pass; the last pass's cell table is cleared
+        and reused (writing zeros is cheaper than mapping fresh memory)."""
         record = 1 + self.wx + self.wy
-        cells = _Table.empty(self.n_shards, capacity, record, self.wx, self.wx)
-        joint_table = _Table.empty(self.n_shards, 64, record, self.wx + self.wy, self.wx)
-        return [cells, joint_table]
+        if self._cells:
+            cells = self._cells[0].cleared()
+        else:
+            expected = min(self.samples, self.span.in_bins ** len(self.inputs)) / passes
+            cells = _Table.empty(self.n_shards, self._capacity(expected), record, self.wx, self.wx)
+        self._cells = []
+        return [cells, _Table.empty(self.n_shards, 64, record, self.wx + self.wy, self.wx)]
 
     def _new_outputs(self, passes, split_outputs):
         """Fresh output-state counts: a dense array for narrow keys, else a hash table."""

@@ -84,14 +84,17 @@ class CountSum:
         self.large: list[np.ndarray] = []
 
     @classmethod
-    def of_table(cls, table: _Table, total: int) -> tuple[CountSum, CountSum]:
+    def of_table(cls, table: _Table, total: int, clear: bool = False) -> tuple[CountSum, CountSum]:
         """Tallies of the unmixed and of the mixed entries of a hash table whose counts
-        sum to at most ``total`` (a plain state table has no mixed entries)."""
+        sum to at most ``total`` (a plain state table has no mixed entries); with
+        ``clear`` the table is left empty, ready for reuse."""
         n_shards, capacity, _ = table.records.shape
         small = np.zeros((n_shards, 2, SMALL_COUNT + 1), dtype=np.int64)
         large = np.zeros((n_shards, 2, min(capacity, total // SMALL_COUNT + 1)), dtype=np.int64)
         n_large = np.zeros((n_shards, 2), dtype=np.int64)
-        K.tally_counts(table.records, small, large, n_large)
+        K.tally_counts(table.records, clear, small, large, n_large)
+        if clear:
+            table.fill[:] = 0
         tallies = (cls(), cls())
         for u, tally in enumerate(tallies):
             tally.small += small[:, u].sum(axis=0)
@@ -182,11 +185,6 @@ class _Table:
     def limit(self) -> int:
         return int(self.records.shape[1] * MAX_LOAD)
 
-    def cleared(self) -> _Table:
-        self.records.fill(0)
-        self.fill.fill(0)
-        return self
-
     def grown(self) -> _Table:
         n_shards, capacity, record = self.records.shape
         new = _Table.empty(n_shards, 2 * capacity, record, self.key_words, self.split)
@@ -263,7 +261,7 @@ class JointCounter:
         if x_bytes + y_bytes <= budget:
             return 1, False
         if y_bytes <= budget / 2:
-            return math.ceil(x_bytes / (budget - y_bytes)), False
+            return self._balanced(math.ceil(x_bytes / (budget - y_bytes))), False
         return math.ceil((x_bytes + y_bytes) / budget), True
 
     def _buffer_bytes(self) -> int:
@@ -288,8 +286,8 @@ class JointCounter:
             try:
                 return self._run(passes, split_outputs)
             except _TableBudgetExceeded as exceeded:
-                passes *= 2
                 split_outputs = split_outputs or exceeded.args[0] == "outputs"
+                passes = 2 * passes if split_outputs else self._balanced(2 * passes)
 
     def _run(self, passes, split_outputs) -> JointCounts:
         span = self.span
@@ -334,7 +332,8 @@ class JointCounter:
                 if self.progress is not None:
                     self.progress.update(chunk_size)
             if joint:
-                unmixed, mixed = CountSum.of_table(self._cells[0], self.samples)
+                unmixed, mixed = CountSum.of_table(self._cells[0], self.samples,
+                                                   clear=p + 1 < passes)
                 x_sum += unmixed
                 x_sum += mixed
                 xy_sum += unmixed
@@ -404,11 +403,11 @@ class JointCounter:
 
     # ------------------------------------------------------------------ tables
     def _cell_tables(self, passes):
-        """Empty cell and joint tables for a pass; the last pass's cell table is cleared
-        and reused (writing zeros is cheaper than mapping fresh memory)."""
+        """Empty cell and joint tables for a pass; the last pass's cell table, emptied by
+        its tally, is reused (cheaper than mapping fresh memory)."""
         record = 1 + self.wx + self.wy
         if self._cells:
-            cells = self._cells[0].cleared()
+            cells = self._cells[0]
         else:
             expected = min(self.samples, self.span.in_bins ** len(self.inputs)) / passes
             cells = _Table.empty(self.n_shards, self._capacity(expected), record, self.wx, self.wx)
@@ -437,10 +436,26 @@ class JointCounter:
         return int(math.ceil((per_shard + 4 * math.sqrt(per_shard) + 8) / PLANNED_LOAD))
 
     def _prefix_nodes(self, passes) -> np.ndarray:
-        m = 1
-        while m < len(self.inputs) and self.span.in_bins ** m < 8 * passes:
-            m += 1
+        """Input nodes whose bins choose a row's pass (the fewest that split the cells
+        evenly, or else into parts within 1/8 of each other)."""
+        m = self._prefix_length(passes)
+        if self.span.in_bins ** m % passes:
+            while m < len(self.inputs) and self.span.in_bins ** m < 8 * passes:
+                m += 1
         return self.inputs[:m]
+
+    def _prefix_length(self, passes) -> int:
+        m = 1
+        while m < len(self.inputs) and self.span.in_bins ** m < passes:
+            m += 1
+        return m
+
+    def _balanced(self, passes) -> int:
+        """At least ``passes`` passes, raised (at most doubled) to a divisor of
+        ``in_bins ** m`` when one exists, so that every pass gets as many cells."""
+        cells = self.span.in_bins ** self._prefix_length(passes)
+        return next((d for d in range(passes, min(2 * passes, cells) + 1) if cells % d == 0),
+                    passes)
 
 
 def sensitivity_counts(span: Span, key, samples: int, baseline: float,

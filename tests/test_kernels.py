@@ -63,6 +63,19 @@ def test_layer_kernel_matches_reference(code, func):
     assert_allclose(out.T, ref.forward([(weights, bias, func)], x), rtol=1e-14, atol=1e-300)
 
 
+def test_sigmoid_kernel_agrees_with_numpy_over_the_whole_range():
+    # The kernel's own vectorised exp: within a few ulp everywhere, exact at saturation.
+    z = np.concatenate([np.random.default_rng(0).uniform(-800, 800, 200_000),
+                        np.random.default_rng(1).uniform(-3, 3, 200_000),
+                        [-1e300, -746.0, -709.0, 0.0, 1e-300, 709.0, 746.0, 1e300]])
+    out = np.empty((1, z.size))
+    _kernels.dense_forward(z[None], np.ones((1, 1)), np.zeros(1), 1, 512, out)
+    with np.errstate(over="ignore"):
+        expected = _sigmoid(z)
+    assert_allclose(out[0], expected, rtol=1e-15, atol=0)
+    assert out[0, -1] == 1.0 and out[0, -8] == 0.0 and out[0, -5] == 0.5
+
+
 def test_binning_counts_and_overflow_match_reference():
     values = np.array([[-0.5, 0.0, 0.124, 0.125, 0.5, 0.999, 1.0, 1.7]])
     for drop in (False, True):

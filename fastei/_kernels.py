@@ -27,14 +27,17 @@ _HASH_B = np.uint64(0x13198A2E03707344)
 
 
 @parallel_kernel
-def fill_uniform(key, rows, n_nodes, nodes, lo, hi, block, out):
-    """Noise of the chosen nodes for the chosen sample rows, node-major.
+def fill_uniform(key, rows, n_nodes, nodes, lo, hi, block, out, n_bins=0, bins=None):
+    """Noise of the chosen nodes for the chosen sample rows, node-major, and its bins.
 
     ``out[c, r] = lo + u * (hi - lo)`` with ``u = uniform01(key, rows[r] * n_nodes + nodes[c])``.
     Parameters: key uint64; rows (n,) int64 absolute sample indices; n_nodes int; nodes
-    (k,) int64; lo, hi float64; block int (rows per parallel task); out (k, n) float64.
+    (k,) int64; lo, hi float64; block int (rows per parallel task); out (k, n) float64;
+    optional ``bins`` (k, n) int16 receives the bins of ``out`` among ``n_bins``, as
+    :func:`bin_values` gives them (noise never lies outside ``[lo, hi]``).
     """
     width = hi - lo
+    scale, by_scale = _bin_scale(width, max(n_bins, 1))
     n = rows.shape[0]
     for b in prange((n + block - 1) // block):
         start = b * block
@@ -45,6 +48,10 @@ def fill_uniform(key, rows, n_nodes, nodes, lo, hi, block, out):
             out_row = out[c, start:stop]
             for r in range(stop - start):
                 out_row[r] = _noise(key, row_block[r], n_nodes, node, lo, width)
+            if bins is not None:
+                bins_row = bins[c, start:stop]
+                for r in range(stop - start):
+                    bins_row[r] = _bin_of(out_row[r], lo, width, n_bins, scale, by_scale)
 
 
 @serial_kernel

@@ -60,10 +60,14 @@ class Span:
             h = out
         return h
 
-    def bin_inputs(self, x: np.ndarray) -> np.ndarray:
+    def noise(self, key, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Input noise ``(n_in, len(rows))`` of the given sample rows of stream ``key``,
+        and its bins."""
+        x = np.empty((self.n_in, rows.size))
         bins = np.empty(x.shape, dtype=np.int16)
-        K.bin_values(x, *self.in_range, self.in_bins, False, bins)
-        return bins
+        K.fill_uniform(key, rows, self.n_in, np.arange(self.n_in, dtype=np.int64),
+                       *self.in_range, BLOCK_ROWS, x, self.in_bins, bins)
+        return x, bins
 
     def bin_outputs(self, y: np.ndarray) -> tuple[np.ndarray, int]:
         bins = np.empty(y.shape, dtype=np.int16)
@@ -235,7 +239,6 @@ class JointCounter:
         self.inputs, self.outputs, self.want_pairs = inputs, outputs, pairs
         self.max_memory, self.progress, self.chunk_rows = max_memory, progress, chunk_rows
         self.n_shards = n_shards or max(1, numba.get_num_threads())
-        self.all_inputs = np.arange(span.n_in, dtype=np.int64)
         if inputs is not None:
             self.x_bits, self.wx, self.x_hashed = key_layout(len(inputs), span.in_bins)
             self.y_bits, self.wy, self.y_hashed = key_layout(len(outputs), span.out_bins)
@@ -315,9 +318,7 @@ class JointCounter:
                                                  *span.in_range, span.in_bins, passes, p,
                                                  BLOCK_ROWS, rows)
                     rows = rows[:n_rows]
-                x = np.empty((span.n_in, rows.size))
-                K.fill_uniform(self.key, rows, span.n_in, self.all_inputs, *span.in_range, BLOCK_ROWS, x)
-                x_bins = span.bin_inputs(x)
+                x, x_bins = span.noise(self.key, rows)
                 y_bins, outside = span.bin_outputs(span.forward(x))
                 counts_rows = not split_outputs or p == 0
                 if counts_rows:
@@ -473,14 +474,12 @@ def sensitivity_counts(span: Span, key, samples: int, baseline: float,
     per_node = max(1, chunk_rows // n_in)
     for start in range(0, samples, per_node):
         rows = np.arange(start, min(start + per_node, samples), dtype=np.int64)
-        noise = np.empty((n_in, rows.size))
-        K.fill_uniform(key, rows, n_in, np.arange(n_in, dtype=np.int64), *span.in_range,
-                       BLOCK_ROWS, noise)
+        noise, noise_bins = span.noise(key, rows)
         x = np.full((n_in, n_in, rows.size), baseline)
         x[np.arange(n_in), np.arange(n_in)] = noise
         y_bins, outside = span.bin_outputs(span.forward(x.reshape(n_in, -1)))
         n_outside += outside
-        K.sensitivity_pair_counts(span.bin_inputs(noise), y_bins, counts)
+        K.sensitivity_pair_counts(noise_bins, y_bins, counts)
         if progress is not None:
             progress.update(rows.size * n_in)
     return counts, n_outside

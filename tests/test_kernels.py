@@ -49,6 +49,11 @@ def test_noise_matches_reference_bit_for_bit():
     _kernels.fill_uniform(key, rows, 5, nodes, -1.0, 3.0, 3, out)
     assert_array_equal(out.T, ref.uniform_noise(key, rows, 5, -1.0, 3.0))
     assert out.min() >= -1.0 and out.max() < 3.0
+    for lo, hi, n_bins in ((-1.0, 3.0, 8), (0.1, 0.7, 30)):  # by multiplication, by division
+        binned, bins = np.empty((5, rows.size)), np.empty((5, rows.size), np.int16)
+        _kernels.fill_uniform(key, rows, 5, nodes, lo, hi, 3, binned, n_bins, bins)
+        assert_array_equal(binned.T, ref.uniform_noise(key, rows, 5, lo, hi))
+        assert_array_equal(bins, ref.bins_of(binned, lo, hi, n_bins))
 
 
 @pytest.mark.parametrize("code, func", [(0, lambda z: z), (1, _sigmoid), (2, np.tanh),

@@ -81,7 +81,7 @@ def peak_child(samples, max_memory):
         "sys.path.insert(0, %r)\n"
         "from bench_estimators import layer, peak_rss_mib\n"
         "w = layer(25, 6)\n"
-        "fastei.ei(w, samples=1000)\n"
+        "fastei.warmup()\n"
         "base = peak_rss_mib()\n"
         "t = time.perf_counter()\n"
         "v = fastei.ei(w, samples=%d, max_memory=%r)\n"

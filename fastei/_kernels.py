@@ -66,8 +66,10 @@ def rows_of_partition(key, first, n_nodes, prefix, lo, hi, n_bins, n_partitions,
     """Rows ``first, first + 1, ...`` whose input cell lies in ``partition``, in order.
 
     The partition of a row is :func:`prefix_partition` of the bins of its ``prefix``
-    nodes, computed here from the noise alone. Fills ``out`` (n,) int64 with the rows
-    found among the next ``n`` and returns how many there are.
+    nodes, computed here from their noise alone. Looks at the next ``n = out.size`` rows,
+    writes the ones found to the start of ``out`` and returns how many there are.
+    Parameters: key uint64; first int; n_nodes int; prefix (m,) int64; lo, hi float64;
+    n_bins, n_partitions, partition, block int; out (n,) int64.
     """
     n = out.shape[0]
     n_blocks = (n + block - 1) // block

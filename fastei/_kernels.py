@@ -153,7 +153,7 @@ _EXP_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(14))
 @serial_kernel
 def _exp_of_negated(z, powers):
     """``z[r] = exp(-z[r])`` in place; ``powers`` (2, len(z)) int64 is scratch."""
-    c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13 = _EXP_TAYLOR
+    taylor = _EXP_TAYLOR
     scale = powers.view(np.float64)
     for r in range(z.shape[0]):
         x = -z[r]
@@ -161,20 +161,10 @@ def _exp_of_negated(z, powers):
         x = x if x < 710.0 else 710.0
         k = np.floor(x * _LOG2E + 0.5)
         t = (x - k * _LN2_HI) - k * _LN2_LO
-        p = c13
-        p = p * t + c12
-        p = p * t + c11
-        p = p * t + c10
-        p = p * t + c9
-        p = p * t + c8
-        p = p * t + c7
-        p = p * t + c6
-        p = p * t + c5
-        p = p * t + c4
-        p = p * t + c3
-        p = p * t + c2
-        p = p * t + c1
-        z[r] = p * t + c0
+        p = taylor[-1]
+        for i in range(len(taylor) - 2, -1, -1):  # Horner; unrolled by the compiler
+            p = p * t + taylor[i]
+        z[r] = p
         # 2**k as two normal doubles 2**(k // 2) and 2**(k - k // 2), built from bits
         half = np.int64(k) >> 1
         powers[0, r] = (half + 1023) << 52

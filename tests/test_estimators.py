@@ -121,6 +121,21 @@ def test_partitioned_low_memory_run_equals_unpartitioned(n_out):
     np.testing.assert_array_equal(low.xy.small, full.xy.small)
 
 
+@pytest.mark.parametrize("in_bins, wanted, made", [
+    (8, [1, 2, 3, 5, 6, 9, 40, 65], [1, 2, 4, 8, 8, 16, 64, 128]),
+    (30, [2, 4, 7, 11, 16, 31], [2, 5, 10, 15, 30, 36]),
+    (7, [3, 7, 8], [3, 7, 8])])
+def test_pass_counts_split_input_cells_evenly_where_they_can(in_bins, wanted, made):
+    # Passes are raised (at most doubled) to a divisor of in_bins**m, m prefix nodes, so
+    # that each pass gets as many cells; a prime number of bins may leave them unequal.
+    setup = _span_setup(np.ones((2, 10)), 0, in_bins, 8, None, None, "clip")
+    counter = JointCounter(setup, np.uint64(0), 10, np.arange(10), np.arange(2), False, 2**30)
+    assert [counter._balanced(p) for p in wanted] == made
+    for passes in made:
+        m = len(counter._prefix_nodes(passes))
+        assert in_bins ** m % passes == 0 or in_bins ** m >= 8 * passes
+
+
 def test_tables_grow_when_cells_repeat_more_than_planned():
     # Narrow inputs and many samples: most cells are mixed, the joint table grows.
     weights = np.random.default_rng(5).uniform(-9, 9, size=(2, 4))

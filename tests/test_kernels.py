@@ -104,6 +104,26 @@ def test_binning_matches_reference_at_and_near_every_edge(lo, hi, n_bins):
     assert outside == np.count_nonzero((values < lo) | (values > hi))
 
 
+@pytest.mark.parametrize("n_bins, n_prefix, passes, lo, hi", [
+    (8, 1, 8, 0.0, 1.0), (8, 2, 6, -1.0, 2.0), (30, 1, 5, 0.0, 1.0), (5, 2, 7, -1.0, 2.0)])
+def test_pass_selection_matches_reference_partition(n_bins, n_prefix, passes, lo, hi):
+    # Row r goes to pass (mixed-radix index of its prefix bins) % passes, computed from
+    # the reference noise; every row lands in exactly one pass, in order.
+    key = _rng.stream_key(4, _rng.JOINT_STREAM)
+    first, n, n_nodes = 1000, 3000, 6
+    prefix = np.array([2, 4][:n_prefix], dtype=np.int64)
+    rows = np.arange(first, first + n)
+    bins = ref.bins_of(ref.uniform_noise(key, rows, n_nodes, lo, hi)[:, prefix], lo, hi, n_bins)
+    index = np.zeros(n, np.int64)
+    for c in range(n_prefix):
+        index = index * n_bins + bins[:, c]
+    for p in range(passes):
+        out = np.empty(n, np.int64)
+        found = _kernels.rows_of_partition(key, first, n_nodes, prefix, lo, hi, n_bins, passes,
+                                           p, 64, out)
+        assert_array_equal(out[:found], rows[index % passes == p])
+
+
 @pytest.mark.parametrize("n_nodes, n_bins", [(3, 8), (21, 8), (25, 8), (42, 8), (50, 8), (9, 300)])
 def test_cell_keys_are_lossless_up_to_128_bits(n_nodes, n_bins):
     rng = np.random.default_rng(n_nodes)

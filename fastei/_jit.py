@@ -6,6 +6,7 @@ counting kernels must see NaN/inf and exact IEEE rounding at bin edges.
 
 import numba
 from llvmlite import ir
+from llvmlite.binding import llvm_version_info
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
@@ -37,9 +38,11 @@ def prefetch(typingctx, array, indices):
                                            wraparound=False)
         byte_pointer = ir.IntType(8).as_pointer()
         int32 = ir.IntType(32)
+        # the name carries the pointer type: opaque "ptr" from LLVM 15 on, "i8*" before
+        name = "llvm.prefetch.p0" if llvm_version_info >= (15,) else "llvm.prefetch.p0i8"
         hint = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, int32, int32, int32]),
-            "llvm.prefetch.p0")
+            name)
         # write access, high temporal locality, data cache
         builder.call(hint, [builder.bitcast(pointer, byte_pointer), int32(1), int32(3), int32(1)])
         return context.get_dummy_value()

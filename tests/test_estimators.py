@@ -5,7 +5,6 @@ import math
 import numba
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
 
 import fastei
 from fastei import _rng

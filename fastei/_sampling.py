@@ -312,12 +312,14 @@ class JointCounter:
             scan_rows = self.chunk_rows * (min(passes, SCAN_FACTOR) if select else 1)
             for start in range(0, self.samples, scan_rows):
                 chunk_size = min(scan_rows, self.samples - start)
-                rows = np.arange(start, start + chunk_size, dtype=np.int64)
                 if select:
+                    rows = np.empty(chunk_size, dtype=np.int64)
                     n_rows = K.rows_of_partition(self.key, start, span.n_in, prefix,
                                                  *span.in_range, span.in_bins, passes, p,
                                                  BLOCK_ROWS, rows)
                     rows = rows[:n_rows]
+                else:
+                    rows = np.arange(start, start + chunk_size, dtype=np.int64)
                 x, x_bins = span.noise(self.key, rows)
                 y_bins, outside = span.bin_outputs(span.forward(x))
                 counts_rows = not split_outputs or p == 0
@@ -412,7 +414,6 @@ class JointCounter:
         else:
             expected = min(self.samples, self.span.in_bins ** len(self.inputs)) / passes
             cells = _Table.empty(self.n_shards, self._capacity(expected), record, self.wx, self.wx)
-        self._cells = []
         return [cells, _Table.empty(self.n_shards, 64, record, self.wx + self.wy, self.wx)]
 
     def _new_outputs(self, passes, split_outputs):

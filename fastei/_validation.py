@@ -15,12 +15,14 @@ _MEMORY_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10*
 
 def check_finite_array(value, name: str, ndim: int) -> np.ndarray:
     """Return ``value`` as a C-contiguous float64 array of ``ndim`` dimensions, all finite."""
-    try:
-        array = np.ascontiguousarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    raw = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    if raw.dtype.kind not in "iuf":
+        what = {"c": "complex", "b": "boolean"}.get(raw.dtype.kind, f"non-numeric ({raw.dtype})")
         raise TypeError(
-            f"{name} must be a numeric array, got {type(value).__name__}"
-        ) from None
+            f"{name} must be a real numeric array, got a {what} array; "
+            "give real int or float values"
+        )
+    array = np.ascontiguousarray(raw, dtype=np.float64)
     if array.ndim != ndim:
         raise ValueError(
             f"{name} must be {ndim}-D, got shape {array.shape}"
@@ -56,16 +58,26 @@ def check_bins(value, name: str) -> int:
 
 
 def check_range(value, name: str) -> tuple[float, float]:
-    """Return ``(lo, hi)`` as finite floats with ``lo < hi``."""
+    """Return ``(lo, hi)`` as finite floats with ``lo < hi`` and a finite width."""
     try:
-        lo, hi = (float(v) for v in value)
+        lo, hi = (_real(v) for v in value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a pair (lo, hi) of numbers, got {value!r}") from None
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"{name} must be finite, got ({lo}, {hi}); give explicit finite bounds")
     if not lo < hi:
         raise ValueError(f"{name} must satisfy lo < hi, got ({lo}, {hi})")
+    if not math.isfinite(hi - lo):
+        raise ValueError(
+            f"{name} = ({lo}, {hi}) is too wide: hi - lo overflows float64; give a narrower range"
+        )
     return lo, hi
+
+
+def _real(value) -> float:
+    if isinstance(value, (bool, str, bytes)) or not isinstance(value, numbers.Real):
+        raise TypeError(value)
+    return float(value)
 
 
 def check_choice(value, name: str, choices) -> str:
@@ -75,25 +87,33 @@ def check_choice(value, name: str, choices) -> str:
     return value
 
 
-def check_span(span, n_layers: int) -> tuple[int, int]:
+def check_span(span, n_layers: int | None = None) -> tuple[int, int]:
     """Return a span ``(start, end)`` of layer indices with ``0 <= start <= end < n_layers``.
 
     An int ``k`` means the single layer ``(k, k)``; negative indices count from the end.
+    With ``n_layers=None`` only the form is checked and the indices are returned as given.
     """
-    if isinstance(span, numbers.Integral) and not isinstance(span, bool):
-        span = (span, span)
-    try:
-        start, end = (int(v) for v in span)
-    except (TypeError, ValueError):
-        raise TypeError(f"span must be a layer index or a pair (start, end), got {span!r}") from None
+    pair = (span, span) if _is_index(span) else span
+    if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2 \
+            or not all(_is_index(v) for v in pair):
+        raise TypeError(
+            f"span must be a layer index or a pair (start, end) of integer indices, got {span!r}"
+        )
+    start, end = (int(v) for v in pair)
+    if n_layers is None:
+        return start, end
     start = start + n_layers if start < 0 else start
     end = end + n_layers if end < 0 else end
     if not 0 <= start <= end < n_layers:
         raise ValueError(
-            f"span {tuple(span)} is not a valid (start, end) for a network of {n_layers} layers; "
-            f"use 0 <= start <= end <= {n_layers - 1}"
+            f"span {tuple(int(v) for v in pair)} is not a valid (start, end) for a network of "
+            f"{n_layers} layers; use 0 <= start <= end <= {n_layers - 1}"
         )
     return start, end
+
+
+def _is_index(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def check_subset(value, name: str, size: int) -> np.ndarray:

@@ -29,3 +29,12 @@ def mnist_idx_dir(tmp_path):
                   rng.integers(0, 256, size=(n, 28, 28)), compress=compress)
         write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10, compress=compress)
     return tmp_path
+
+
+def span_setup(network, span=0, in_bins=8, out_bins=8, overflow="clip"):
+    """The kernels' view of a span, with default ranges (as the public estimators build it)."""
+    from fastei.estimators.options import make_options
+
+    options = make_options(dict(span=span, in_bins=in_bins, out_bins=out_bins, overflow=overflow),
+                           methods=("sampled",), sample_rules=False)
+    return options.span_setup(network)

@@ -81,26 +81,28 @@ def ei(layers, key, samples, in_range, out_range, in_bins, out_bins, inputs=None
 
 
 def pair_matrix(x_bins, y_bins):
-    """I(X_i; Y_j) for every pair, dropping rows where ``y_bins[:, j] < 0``."""
-    out = np.zeros((x_bins.shape[1], y_bins.shape[1]))
+    """I(X_i; Y_j) at ``[j, i]`` (oriented like the weights), dropping rows where
+    ``y_bins[:, j] < 0``."""
+    out = np.zeros((y_bins.shape[1], x_bins.shape[1]))
     for i in range(x_bins.shape[1]):
         for j in range(y_bins.shape[1]):
             keep = y_bins[:, j] >= 0
-            out[i, j] = mutual_information(x_bins[keep, i:i + 1], y_bins[keep, j:j + 1])
+            out[j, i] = mutual_information(x_bins[keep, i:i + 1], y_bins[keep, j:j + 1])
     return out
 
 
 def sensitivity_matrix(layers, key, samples, in_range, out_range, in_bins, out_bins,
                        baseline=0.0, drop=False):
-    """Per-edge sensitivity: input ``i`` takes its joint-stream noise, the rest ``baseline``."""
+    """Per-edge sensitivity ``(n_out, n_in)``: input ``i`` takes its joint-stream noise, the
+    rest ``baseline``."""
     n_in = layers[0][0].shape[1]
     noise = uniform_noise(key, np.arange(samples), n_in, *in_range)
-    out = np.zeros((n_in, layers[-1][0].shape[0]))
+    out = np.zeros((layers[-1][0].shape[0], n_in))
     for i in range(n_in):
         x = np.full_like(noise, baseline)
         x[:, i] = noise[:, i]
         y_bins = bins_of(forward(layers, x), *out_range, out_bins, drop)
-        out[i] = pair_matrix(bins_of(noise[:, i:i + 1], *in_range, in_bins), y_bins)[0]
+        out[:, i] = pair_matrix(bins_of(noise[:, i:i + 1], *in_range, in_bins), y_bins)[:, 0]
     return out
 
 

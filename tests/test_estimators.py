@@ -9,7 +9,8 @@ import pytest
 import fastei
 from fastei import _rng
 from fastei._sampling import JointCounter
-from fastei.estimators import _span_setup
+
+from .conftest import span_setup
 
 
 def _identity_edge(activation="linear"):
@@ -55,7 +56,7 @@ def test_bounds_and_non_negative_parts():
     m = fastei.measure(weights, samples=50_000, in_bins=4, out_bins=8)
     assert 0 <= m.ei <= min(3 * 2, 2 * 3)
     assert (m.ei_parts_matrix >= 0).all() and (m.sensitivity_matrix >= 0).all()
-    assert m.ei_parts_matrix.shape == m.sensitivity_matrix.shape == (3, 2)
+    assert m.ei_parts_matrix.shape == m.sensitivity_matrix.shape == weights.shape == (2, 3)
     assert m.degeneracy == pytest.approx(m.sensitivity - m.ei)
     assert m.phi_feedforward == pytest.approx(m.ei - m.ei_parts)
 
@@ -75,7 +76,7 @@ def test_span_of_two_layers_equals_composed_map():
 
 def test_group_ei_of_everything_is_ei():
     weights = np.random.default_rng(2).uniform(-3, 3, size=(3, 3))
-    assert fastei.group_ei(weights, None, None, samples=20_000) == fastei.ei(weights,
+    assert fastei.group_ei(weights, inputs=None, outputs=None, samples=20_000) == fastei.ei(weights,
                                                                               samples=20_000)
 
 
@@ -99,7 +100,7 @@ def test_different_seeds_differ():
 
 
 def _counter(weights, samples, max_memory, **kwargs):
-    setup = _span_setup(weights, 0, 8, 8, None, None, "clip")
+    setup = span_setup(weights)
     return JointCounter(setup, _rng.stream_key(0, _rng.JOINT_STREAM), samples,
                         np.arange(setup.n_in), np.arange(setup.n_out), True, max_memory,
                         **kwargs)
@@ -127,7 +128,7 @@ def test_partitioned_low_memory_run_equals_unpartitioned(n_out):
 def test_pass_counts_split_input_cells_evenly_where_they_can(in_bins, wanted, made):
     # Passes are raised (at most doubled) to a divisor of in_bins**m, m prefix nodes, so
     # that each pass gets as many cells; a prime number of bins may leave them unequal.
-    setup = _span_setup(np.ones((2, 10)), 0, in_bins, 8, None, None, "clip")
+    setup = span_setup(np.ones((2, 10)), in_bins=in_bins)
     counter = JointCounter(setup, np.uint64(0), 10, np.arange(10), np.arange(2), False, 2**30)
     assert [counter._balanced(p) for p in wanted] == made
     for passes in made:
@@ -165,7 +166,7 @@ def test_memory_budget_too_small_for_buffers_is_reported():
     (lambda: fastei.ei(np.ones((2, 2)), span=(0, 3)), r"span \(0, 3\) is not a valid"),
     (lambda: fastei.ei(np.ones((2, 2)), max_memory="lots"), "max_memory 'lots' is not"),
     (lambda: fastei.ei(np.ones((2, 2)), seed=-1), "seed must be a non-negative integer"),
-    (lambda: fastei.group_ei(np.ones((2, 2)), [0, 5], [0]), r"inputs = \[0, 5\] must hold"),
+    (lambda: fastei.group_ei(np.ones((2, 2)), inputs=[0, 5], outputs=[0]), r"inputs = \[0, 5\] must hold"),
     (lambda: fastei.sensitivity(np.ones((2, 2)), baseline=np.nan), "baseline must be finite"),
     (lambda: fastei.Dense(np.ones((2, 2)), bias=np.ones(3)), "bias has 3 entries"),
     (lambda: fastei.ei(np.ones(3)), "weights must be 2-D, got shape"),

@@ -9,9 +9,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 import fastei
 from fastei import _kernels, _rng
 from fastei._sampling import CHUNK_ROWS, JointCounter, key_layout
-from fastei.estimators import _span_setup
 
 from . import reference as ref
+from .conftest import span_setup
 
 
 def _sigmoid(z):
@@ -24,8 +24,8 @@ def _layers(weights, func=_sigmoid, bias=None):
 
 def _joint_counts(weights, samples, seed=0, inputs=None, outputs=None, **options):
     network = fastei.Network.from_weights(weights, activation=options.pop("activation", "sigmoid"))
-    setup = _span_setup(network, options.pop("span", 0), options.pop("in_bins", 8),
-                        options.pop("out_bins", 8), None, None, options.pop("overflow", "clip"))
+    setup = span_setup(network, options.pop("span", 0), options.pop("in_bins", 8),
+                       options.pop("out_bins", 8), options.pop("overflow", "clip"))
     inputs = np.arange(setup.n_in) if inputs is None else np.asarray(inputs)
     outputs = np.arange(setup.n_out) if outputs is None else np.asarray(outputs)
     return JointCounter(setup, _rng.stream_key(seed, _rng.JOINT_STREAM), samples, inputs,
@@ -179,7 +179,7 @@ def test_group_ei_matches_reference():
     rng = np.random.default_rng(5)
     weights = [rng.uniform(-4, 4, size=(4, 5))]
     key = _rng.stream_key(2, _rng.JOINT_STREAM)
-    got = fastei.group_ei(weights, [0, 3], [1, 2], samples=20_000, seed=2)
+    got = fastei.group_ei(weights, inputs=[0, 3], outputs=[1, 2], samples=20_000, seed=2)
     expected = ref.ei(_layers(weights), key, 20_000, (0, 1), (0, 1), 8, 8, [0, 3], [1, 2])
     assert_allclose(got, expected, rtol=1e-12)
 

@@ -69,6 +69,8 @@ class Activation:
     code: int = CUSTOM_CODE
 
     def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise TypeError(f"an activation's name must be a non-empty string, got {self.name!r}")
         lo, hi = (float(v) for v in self.natural_range)
         if not lo < hi:
             raise ValueError(
@@ -136,23 +138,24 @@ def register_activation(activation: Activation, *, replace: bool = False) -> Non
     TypeError
         If ``activation`` is not an :class:`Activation`.
     ValueError
-        If the name is taken and ``replace`` is False, or names a built-in.
+        If the name (in any case) is taken and ``replace`` is False, or names a built-in.
     """
     if not isinstance(activation, Activation):
         raise TypeError(
             f"activation must be a fastei.activations.Activation, got {type(activation).__name__}"
         )
-    existing = _REGISTRY.get(activation.name)
+    existing = _REGISTRY.get(activation.name.lower())
     if existing is not None and (existing.builtin or not replace):
         raise ValueError(
-            f"activation {activation.name!r} is already registered; choose another name"
+            f"activation {activation.name!r} is already registered (as {existing.name!r}); "
+            "names ignore case; choose another name"
             + ("" if existing.builtin else " or pass replace=True")
         )
-    _REGISTRY[activation.name] = activation
+    _REGISTRY[activation.name.lower()] = activation
 
 
 def get_activation(activation: str | Activation) -> Activation:
-    """Return the :class:`Activation` for a name (or the object itself).
+    """Return the :class:`Activation` for a name in any case (or the object itself).
 
     Raises
     ------
@@ -178,7 +181,7 @@ def get_activation(activation: str | Activation) -> Activation:
 
 def available_activations() -> list[str]:
     """Names of the registered activations."""
-    return sorted(_REGISTRY)
+    return sorted(activation.name for activation in _REGISTRY.values())
 
 
 for _builtin in (

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 
 from .estimators import measure
 from .io import read_run
 
-__all__ = ["LayerRecord", "measure_run", "format_table"]
+__all__ = ["LayerRecord", "format_table", "iter_measure_run", "measure_run"]
 
 
 @dataclass(frozen=True)
 class LayerRecord:
-    """The measures of one layer of one snapshot, in bits."""
+    """The measures of one layer of one snapshot, in bits, with their settings."""
 
     snapshot: int
     epoch: int
@@ -22,18 +23,18 @@ class LayerRecord:
     sensitivity: float
     degeneracy: float
     phi_feedforward: float
+    settings: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """The record as a plain dictionary (for JSON)."""
         return asdict(self)
 
 
-def measure_run(path, *, snapshots=None, samples=10**7, sensitivity_samples=5000,
-                in_bins=8, out_bins=8, seed=0, progress=None) -> list[LayerRecord]:
-    """Measure each layer of the chosen snapshots of a run file, layer by layer.
+def iter_measure_run(path, *, snapshots=None, **options) -> Iterator[LayerRecord]:
+    """Measure each layer of the chosen snapshots of a run file, yielding one record a layer.
 
     Layer ``k > 0`` is perturbed over the range of layer ``k - 1``'s activation, layer 0
-    over (0, 1), as in the paper.
+    over (0, 1), as in the paper, unless ``in_range`` says otherwise.
 
     Parameters
     ----------
@@ -41,35 +42,40 @@ def measure_run(path, *, snapshots=None, samples=10**7, sensitivity_samples=5000
         HDF5 snapshot file (see docs/FORMAT.md).
     snapshots : sequence of int, optional
         Snapshot positions (negative counts from the end); default every snapshot.
-    samples, sensitivity_samples, in_bins, out_bins, seed, progress
-        As in :func:`fastei.measure`.
+    **options
+        Keyword options of :func:`fastei.measure` (``span`` is each layer in turn).
 
-    Returns
-    -------
-    list of LayerRecord
+    Yields
+    ------
+    LayerRecord
 
     Raises
     ------
     ValueError
-        If a snapshot position is out of range (or the file is not a fastei run).
+        If the file holds no complete snapshot, a position is out of range, or an option
+        is invalid.
     """
     run = read_run(path)
     count = len(run.snapshots)
+    if count == 0:
+        raise ValueError(f"{str(path)!r} holds no complete snapshot yet; nothing to measure")
     positions = range(count) if snapshots is None else snapshots
-    records = []
     for position in positions:
         if not -count <= position < count:
             raise ValueError(
-                f"snapshot {position} is out of range: {path} holds {count} snapshots "
+                f"snapshot {position} is out of range: {str(path)!r} holds {count} snapshots "
                 f"(0..{count - 1}, or negative from the end)")
+    for position in positions:
         snap = run.snapshots[position]
         for layer in range(len(snap.network)):
-            m = measure(snap.network, span=layer, samples=samples,
-                        sensitivity_samples=sensitivity_samples, in_bins=in_bins,
-                        out_bins=out_bins, seed=seed, progress=progress)
-            records.append(LayerRecord(snap.index, snap.epoch, layer, m.ei, m.ei_parts,
-                                       m.sensitivity, m.degeneracy, m.phi_feedforward))
-    return records
+            m = measure(snap.network, span=layer, **options)
+            yield LayerRecord(snap.index, snap.epoch, layer, m.ei, m.ei_parts, m.sensitivity,
+                              m.degeneracy, m.phi_feedforward, m.settings)
+
+
+def measure_run(path, *, snapshots=None, **options) -> list[LayerRecord]:
+    """Every record of :func:`iter_measure_run`, as a list."""
+    return list(iter_measure_run(path, snapshots=snapshots, **options))
 
 
 def format_table(records) -> str:

@@ -8,6 +8,8 @@ input become one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import errno
+import math
 import sys
 import time
 from pathlib import Path
@@ -15,6 +17,10 @@ from pathlib import Path
 from ._version import __version__
 
 _INTERRUPTED = 130
+_OS_HINTS = {errno.ENOSPC: "; free disk space or write elsewhere",
+             errno.EFBIG: "; the file outgrew the size allowed here, write elsewhere",
+             errno.EACCES: "; choose a location you may write to",
+             errno.EROFS: "; the file system is read-only, write elsewhere"}
 
 
 def _integers(name: str, separator: str, example: str):
@@ -143,24 +149,89 @@ def _run_data(args) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    """An argparse type for a positive whole number, written ``1000000`` or ``1e6``."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value.is_integer() and value >= 1):
+        raise argparse.ArgumentTypeError(
+            f"expected a positive whole number such as 1000000 or 1e6, got {text!r}")
+    return int(text) if text.isdigit() else int(value)
+
+
+def _value_range(text: str) -> tuple[float, float]:
+    """An argparse type for ``LO,HI``."""
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected LO,HI such as 0,1 (write --in-range=-1,1 for a negative LO), "
+            f"got {text!r}") from None
+    return lo, hi
+
+
 def _add_measure_options(parser) -> None:
-    parser.add_argument("--samples", type=int, default=10**7,
-                        help="joint noise samples per layer (default: 10000000)")
-    parser.add_argument("--sensitivity-samples", type=int, default=5000,
+    parser.add_argument("--samples", type=_count, default=10**7,
+                        help="joint noise samples per layer, e.g. 1e7 (default: 10000000)")
+    parser.add_argument("--sensitivity-samples", type=_count, default=5000,
                         help="noise samples per input node for sensitivity (default: 5000)")
     parser.add_argument("--bins", type=int, default=8, help="bins per node (default: 8)")
     parser.add_argument("--noise-seed", type=int, default=0,
                         help="seed of the noise stream (default: 0)")
+    parser.add_argument("--in-range", type=_value_range, metavar="LO,HI",
+                        help="intervention range of every layer's inputs (default: the "
+                             "previous layer's activation range, 0,1 for layer 0)")
+    parser.add_argument("--out-range", type=_value_range, metavar="LO,HI",
+                        help="binning range of every layer's outputs (default: the layer's "
+                             "activation range; needed for linear layers)")
+    parser.add_argument("--overflow", choices=("clip", "drop"), default="clip",
+                        help="outputs outside the range: edge bin (clip, default) or drop "
+                             "the sample (the paper's relu convention)")
+    parser.add_argument("--method", choices=("sampled", "converged"), default="sampled",
+                        help="sampled: the paper's plug-in (default); converged: exact and "
+                             "stratified estimators")
+    parser.add_argument("--max-memory", default="1GiB",
+                        help="memory budget of one estimate, e.g. 512MB (default: 1GiB)")
 
 
-def _measure_and_print(path, snapshots, args) -> list:
-    from .batch import format_table, measure_run
+def _measure_options(args) -> dict:
+    """The estimator options given on the command line."""
+    return dict(samples=args.samples, sensitivity_samples=args.sensitivity_samples,
+                in_bins=args.bins, out_bins=args.bins, seed=args.noise_seed,
+                in_range=args.in_range, out_range=args.out_range, overflow=args.overflow,
+                method=args.method, max_memory=args.max_memory)
 
-    records = measure_run(path, snapshots=snapshots, samples=args.samples,
-                          sensitivity_samples=args.sensitivity_samples, in_bins=args.bins,
-                          out_bins=args.bins, seed=args.noise_seed)
+
+def _measure_and_print(path, snapshots, args, json_path=None) -> int:
+    """Measure, print the table and write ``--json``; on Ctrl-C keep what was finished."""
+    from .batch import format_table, iter_measure_run
+
+    records = []
+    try:
+        for record in iter_measure_run(path, snapshots=snapshots, **_measure_options(args)):
+            records.append(record)
+    except KeyboardInterrupt:
+        if records:
+            print(format_table(records))
+        _write_records(json_path, records)
+        kept = f"; the {len(records)} finished layers are above" if records else ""
+        print(f"fastei {args.command}: interrupted{kept}"
+              + (f" and in {json_path}" if records and json_path else ""), file=sys.stderr)
+        return _INTERRUPTED
     print(format_table(records))
-    return records
+    _write_records(json_path, records)
+    return 0
+
+
+def _write_records(json_path, records) -> None:
+    import json
+
+    from ._files import write_atomically
+
+    if json_path is not None and records:
+        write_atomically(json_path, json.dumps([r.to_dict() for r in records], indent=1))
 
 
 def _add_estimate_parser(subparsers) -> None:
@@ -171,18 +242,18 @@ def _add_estimate_parser(subparsers) -> None:
     parser.add_argument("file", type=Path, help="HDF5 snapshot file from 'fastei train'")
     parser.add_argument("--snapshots", type=_snapshot_list,
                         help="comma-separated positions, negative from the end (default: all)")
-    parser.add_argument("--json", type=Path, help="also write the records to this JSON file")
+    parser.add_argument("--json", type=Path,
+                        help="also write the records, with every setting, to this JSON file")
     _add_measure_options(parser)
     parser.set_defaults(handler=_run_estimate)
 
 
 def _run_estimate(args) -> int:
-    import json
+    from ._files import check_output_path
 
-    records = _measure_and_print(args.file, args.snapshots, args)
     if args.json is not None:
-        args.json.write_text(json.dumps([r.to_dict() for r in records], indent=1))
-    return 0
+        check_output_path(args.json)
+    return _measure_and_print(args.file, args.snapshots, args, args.json)
 
 
 def _add_demo_parser(subparsers) -> None:
@@ -208,9 +279,11 @@ def _run_demo(args) -> int:
           f"test accuracy {last.metrics['test_accuracy']:.3f}, {len(run.snapshots)} snapshots "
           f"in {args.output}")
     start = time.perf_counter()
-    _measure_and_print(args.output, [0, -1], args)
-    print(f"measured in {time.perf_counter() - start:.1f} s ({args.samples} samples per layer)")
-    return 0
+    status = _measure_and_print(args.output, [0, -1], args)
+    if status == 0:
+        print(f"measured in {time.perf_counter() - start:.1f} s ({args.samples} samples per "
+              "layer)")
+    return status
 
 
 def _add_warmup_parser(subparsers) -> None:
@@ -252,7 +325,8 @@ def main(argv=None) -> int:
         return _INTERRUPTED
     except (ValueError, TypeError, OSError, MemoryError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"fastei {args.command}: error: {message}", file=sys.stderr)
+        hint = _OS_HINTS.get(getattr(exc, "errno", None), "")
+        print(f"fastei {args.command}: error: {message}{hint}", file=sys.stderr)
         return 2
 
 

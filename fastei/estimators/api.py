@@ -15,6 +15,7 @@ from .. import _exact, _rng
 from .._sampling import JointCounter, pair_information, sensitivity_counts
 from .._stratified import StratifiedEstimate, stratified_ei
 from .._validation import check_subset
+from .._version import __version__
 from ._signatures import estimator
 
 __all__ = [
@@ -459,18 +460,21 @@ def _measure(network, options) -> Measures:
         group_values[(tuple(a.tolist()), tuple(b.tolist()))] = _joint(
             setup, options, options.samples, a, b, False, "group EI").information()
     sens_counts, sens_outside = _sensitivity_counts(setup, options, options.sensitivity_samples)
-    return _measures(options, joint.information(), _edges(pair_information(joint.pairs)),
+    return _measures(options, setup, joint.information(),
+                     _edges(pair_information(joint.pairs)),
                      _edges(pair_information(sens_counts)), group_ei=group_values,
                      samples=options.samples, sensitivity_samples=options.sensitivity_samples,
                      valid_samples=joint.n_valid, out_of_range=joint.n_outside,
                      sensitivity_out_of_range=sens_outside, passes=joint.passes)
 
 
-def _measures(options, value, parts, sens, **counts) -> Measures:
+def _measures(options, setup, value, parts, sens, **counts) -> Measures:
+    settings = {**options.settings(), "in_range": list(setup.in_range),
+                "out_range": list(setup.out_range), "fastei_version": __version__}
     return Measures(ei=value, ei_parts=float(parts.sum()), sensitivity=float(sens.sum()),
                     degeneracy=float(sens.sum()) - value,
                     phi_feedforward=value - float(parts.sum()), ei_parts_matrix=parts,
-                    sensitivity_matrix=sens, settings=options.settings(), **counts)
+                    sensitivity_matrix=sens, settings=settings, **counts)
 
 
 def _converged(network, options) -> Measures:
@@ -484,9 +488,9 @@ def _converged(network, options) -> Measures:
     else:
         estimate = _stratified(network, options)
         value, samples = estimate.value, estimate.samples
-    return _measures(options, value, parts, sens, group_ei={}, samples=samples,
-                     sensitivity_samples=0, valid_samples=samples, out_of_range=0,
-                     sensitivity_out_of_range=0, passes=1)
+    return _measures(options, options.span_setup(network), value, parts, sens, group_ei={},
+                     samples=samples, sensitivity_samples=0, valid_samples=samples,
+                     out_of_range=0, sensitivity_out_of_range=0, passes=1)
 
 
 @estimator(*_ALL, methods=_CONVERGED)

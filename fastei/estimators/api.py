@@ -314,9 +314,9 @@ def ei_parts_matrix(network, options) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> ei_parts_matrix(np.array([[4.0, 0.0], [0.0, 0.5]]), samples=20_000).round(2)
+    >>> ei_parts_matrix(np.array([[4.0, 0.0], [3.0, 0.5]]), samples=20_000).round(2)
     array([[1.57, 0.  ],
-           [0.  , 0.13]])
+           [1.35, 0.03]])
     """
     return _ei_parts_matrix(network, options)
 
@@ -374,9 +374,9 @@ def sensitivity_matrix(network, options) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> sensitivity_matrix(np.array([[4.0, 0.0], [0.0, 0.5]]), samples=20_000).round(2)
+    >>> sensitivity_matrix(np.array([[4.0, 0.0], [3.0, 0.5]]), samples=20_000).round(2)
     array([[1.57, 0.  ],
-           [0.  , 0.13]])
+           [1.68, 0.  ]])
     """
     return _sensitivity_matrix(network, options)
 

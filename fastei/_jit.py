@@ -4,11 +4,20 @@ Kernels are compiled lazily (no signatures) and cached on disk. ``fastmath`` sta
 counting kernels must see NaN/inf and exact IEEE rounding at bin edges.
 """
 
+import os
+
 import numba
 from llvmlite import ir
 from llvmlite.binding import llvm_version_info
 from numba.core import cgutils, types
 from numba.extending import intrinsic
+
+# OpenMP threads that spin while they wait for work multiply the run time when another
+# process keeps the cores busy (bench/bench_busy.py: 12x on 2 cores); sleeping at once
+# costs little on an idle machine. Set before the threading layer first loads, and only
+# when the user chose no policy.
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 parallel_kernel = numba.njit(parallel=True, cache=True, nogil=True)
 """Decorator for kernels that split work with ``numba.prange``."""

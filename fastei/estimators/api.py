@@ -158,6 +158,12 @@ def _by_sample_rule(options, estimate, cells=None):
     return rule(estimate).value
 
 
+def _total(matrix, network, options) -> float:
+    """The sum of a per-edge matrix, at ``samples`` or by the sample rules."""
+    return _by_sample_rule(options, lambda n: float(
+        matrix(network, replace(options, samples=n)).sum()))
+
+
 @estimator(*_SAMPLED, *_STRATIFIED, methods=("sampled", "stratified", "exact"),
            sample_rules=True)
 def ei(network, options) -> float:
@@ -346,8 +352,7 @@ def ei_parts(network, options) -> float:
     --------
     ei_parts_matrix : the per-edge terms.
     """
-    return _by_sample_rule(options, lambda n: float(
-        _ei_parts_matrix(network, replace(options, samples=n)).sum()))
+    return _total(_ei_parts_matrix, network, options)
 
 
 _SENSITIVITY = _BINNING + ("samples", "seed", "baseline", "overflow", "max_memory", "progress")
@@ -408,8 +413,7 @@ def sensitivity(network, options) -> float:
     --------
     sensitivity_matrix : the per-edge terms.
     """
-    return _by_sample_rule(options, lambda n: float(
-        _sensitivity_matrix(network, replace(options, samples=n)).sum()))
+    return _total(_sensitivity_matrix, network, options)
 
 
 _ALL = _SAMPLED + ("sensitivity_samples", "baseline") + _STRATIFIED

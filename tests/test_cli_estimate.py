@@ -151,9 +151,9 @@ def test_ctrl_c_keeps_the_finished_layers(run_file, tmp_path):
     out_json = tmp_path / "m.json"
     process = subprocess.Popen(
         [sys.executable, "-m", "fastei.cli", "estimate", str(run_file), "--json", str(out_json),
-         "--samples", "3e6", "--sensitivity-samples", "300"],
+         "--samples", "3e7", "--sensitivity-samples", "300"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(6)  # imports, then a few of the nine layers at 3e6 samples
+    time.sleep(5)  # imports, then at most a few of the nine layers at 3e7 samples
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err

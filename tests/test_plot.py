@@ -4,6 +4,7 @@ Each figure is rendered to PNG and read back; the plotted data are read from the
 compared with the inputs.
 """
 
+import dataclasses
 import math
 import shutil
 import subprocess
@@ -292,6 +293,22 @@ def test_save_figure_is_atomic_and_checks_the_path(tmp_path, records):
         plot.save_figure(ax.figure, tmp_path / "missing" / "ei.png")
     with pytest.raises(ValueError, match=r"end the name in one of .*\.png"):
         plot.save_figure(ax.figure, tmp_path / "ei.xyz")
+    before = target.read_bytes()
+    with pytest.raises(TypeError):  # the writer fails half-way: the old file stays whole
+        plot.save_figure(ax.figure, target, dpi="high")
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["ei.png"]
+
+
+class Columns:
+    """A table indexed by column name with a ``columns`` attribute, as a DataFrame is."""
+
+    def __init__(self, columns):
+        self._columns = dict(columns)
+        self.columns = list(self._columns)
+
+    def __getitem__(self, name):
+        return self._columns[name]
 
 
 def test_bad_input_gives_one_line_errors(records, run_file):
@@ -319,6 +336,32 @@ def test_bad_input_gives_one_line_errors(records, run_file):
         (lambda: plot.plot_edge_matrix(np.ones(3)), ValueError, "matrix must be 2-D"),
         (lambda: plot.plot_metrics(run_file[1], names=["loss"]), ValueError,
          "quantity must be one of 'train_loss'"),
+        (lambda: plot.plot_over_training([{"epoch": 0, "layer": 0, "ei": 1.0},
+                                          {"epoch": 1, "layer": 0}]), ValueError,
+         "record 1 has no 'ei' value but others do"),
+        (lambda: plot.plot_over_training({"layer": [0], "ei": [1.0]}), ValueError,
+         "the input has no 'epoch' column"),
+        (lambda: plot.plot_over_training({"epoch": [], "layer": []}), ValueError,
+         "the table is empty"),
+        (lambda: plot.plot_over_training({}), ValueError, "no runs to plot: the dict is empty"),
+        (lambda: plot.plot_training(records, {"x": run_file[1]}), ValueError,
+         "metrics name run 'x', which the input does not hold"),
+        (lambda: plot.plot_metrics(Columns({"train_loss": [1.0]})), ValueError,
+         "the metrics table has no 'epoch' column"),
+        (lambda: plot.plot_metrics({"epoch": [0, 1], "train_loss": [1.0]}), ValueError,
+         "metric columns have different lengths"),
+        (lambda: plot.plot_metrics(dataclasses.replace(run_file[1], snapshots=())),
+         ValueError, "the run holds no snapshot"),
+        (lambda: plot.plot_metrics(3), TypeError, "metrics must be a fastei.io.Run"),
+        (lambda: plot.plot_convergence([1, 2, 3]), TypeError, "must be a result of"),
+        (lambda: plot.plot_convergence({"a": ([1], [1.0]), "b": ([1], [2.0])}, reference=1.0),
+         ValueError, "reference is one value for 2 traces"),
+        (lambda: plot.plot_single_edges([]), ValueError, "curves is empty"),
+        (lambda: plot.single_edge_curves(bins=()), ValueError, "bins and weights must"),
+        (lambda: plot.two_input_surfaces(w1=[]), ValueError, "w1 and w2 must"),
+        (lambda: plot.plot_surfaces([]), ValueError, "give at least one two_input_surfaces"),
+        (lambda: plot.plot_layer_edges(np.ones((2, 2))), TypeError,
+         "measures must be a fastei.Measures"),
     ]
     for call, error, message in cases:
         with pytest.raises(error, match=message) as caught:

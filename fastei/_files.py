@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -24,21 +25,34 @@ def check_output_path(path) -> Path:
     return path
 
 
-def write_atomically(path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` through a temporary file renamed over it when complete.
+@contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``, renamed over it when the block finishes.
 
-    A failure (full disk, interrupt) leaves ``path`` as it was and no temporary file.
+    The temporary name keeps the suffix of ``path``, so writers that choose a format by
+    suffix (matplotlib, Pillow) work on it. A failure leaves ``path`` as it was and no
+    temporary file.
     """
     path = check_output_path(path)
-    if isinstance(data, str):
-        data = data.encode()
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                         suffix=f".tmp{path.suffix}")
+    os.close(handle)
     try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
+        yield Path(temporary)
+        with open(temporary, "rb+") as file:
             os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def write_atomically(path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` through a temporary file renamed over it when complete.
+
+    A failure (full disk, interrupt) leaves ``path`` as it was and no temporary file.
+    """
+    if isinstance(data, str):
+        data = data.encode()
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data)

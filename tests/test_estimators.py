@@ -5,12 +5,28 @@ import math
 import numba
 import numpy as np
 import pytest
+from numpy.testing import assert_allclose
 
 import fastei
 from fastei import _rng
 from fastei._sampling import JointCounter
 
+from . import reference as ref
 from .conftest import span_setup
+
+# Plug-in information from N samples is biased and spread on the scale of 1 / (2 N ln 2)
+# bits: 2 N ln 2 times the gap between the plug-in entropy of K equally likely states and
+# log2(K) tends to a chi-square with K - 1 degrees of freedom, and so does 2 N ln 2 times
+# the plug-in mutual information of independent variables of K and L states, with
+# (K - 1)(L - 1) degrees of freedom (mean df, variance 2 df).
+
+
+def chi_square_scale(samples):
+    return 1 / (2 * samples * math.log(2))
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def _identity_edge(activation="linear"):
@@ -20,13 +36,18 @@ def _identity_edge(activation="linear"):
 @pytest.mark.parametrize("bins", [4, 8, 16])
 def test_identity_edge_carries_log2_bins(bins):
     net = _identity_edge()
-    options = dict(in_bins=bins, out_bins=bins, out_range=(0, 1), seed=3)
-    # Plug-in entropy of B equally likely bins from N samples is below log2(B) by about
-    # (B - 1) / (2 N ln 2) bits: 1e-4 here.
-    for value in (fastei.ei(net, samples=100_000, **options),
-                  fastei.ei_parts(net, samples=100_000, **options),
-                  fastei.sensitivity(net, samples=100_000, **options)):
-        assert abs(value - math.log2(bins)) < 1e-3
+    samples = 100_000
+    options = dict(in_bins=bins, out_bins=bins, out_range=(0, 1), seed=3, samples=samples)
+    # y = x binned like x: every value is the plug-in entropy of B equally likely bins,
+    # log2(B) - chi2(B - 1) / (2 N ln 2): allow its mean and 5 standard deviations.
+    scale = chi_square_scale(samples)
+    expected = math.log2(bins) - (bins - 1) * scale
+    value = fastei.ei(net, **options)
+    assert abs(value - expected) < 5 * math.sqrt(2 * (bins - 1)) * scale
+    assert value <= math.log2(bins)
+    # One pair from the same noise: EI_parts and sensitivity count the same states.
+    assert fastei.ei_parts(net, **options) == pytest.approx(value, rel=1e-12)
+    assert fastei.sensitivity(net, **options) == pytest.approx(value, rel=1e-12)
 
 
 def test_zero_weights_give_zero_everywhere():
@@ -36,29 +57,122 @@ def test_zero_weights_give_zero_everywhere():
     assert m.group_ei == {((0, 1), (2,)): 0.0}
 
 
+def _diagonal_plug_in_runs(weights, samples, runs, seed):
+    """EI, EI_parts and the diagonal pair terms of a diagonal sigmoid layer (8 bins) in
+    ``runs`` multinomial runs of ``samples`` samples of its exact binned joint distribution,
+    the product of one closed-form single-edge joint per node."""
+    edges = np.linspace(0.0, 1.0, 9)
+    joints = [ref.edge_joint_distribution(w, "sigmoid", x_range=(0, 1), in_edges=edges,
+                                          out_edges=edges, drop=False)[0] for w in weights]
+    cells = [np.argwhere(joint > 0) for joint in joints]
+    index = np.meshgrid(*[np.arange(len(c)) for c in cells], indexing="ij")
+    index = [i.ravel() for i in index]
+    probability = np.prod([j[c[i, 0], c[i, 1]] for j, c, i in zip(joints, cells, index)], axis=0)
+    counts = np.random.default_rng(seed).multinomial(samples, probability / probability.sum(),
+                                                     size=runs).astype(np.float64)
+    x = [c[i, 0] for c, i in zip(cells, index)]
+    y = [c[i, 1] for c, i in zip(cells, index)]
+
+    def entropy(labels):
+        order = np.argsort(labels, kind="stable")
+        starts = np.flatnonzero(np.diff(labels[order], prepend=-1))
+        totals = np.add.reduceat(counts[:, order], starts, axis=1)
+        c_log2_c = np.where(totals > 0, totals * np.log2(np.maximum(totals, 1)), 0).sum(axis=1)
+        return math.log2(samples) - c_log2_c / samples
+
+    def information(a, b):
+        return entropy(a) + entropy(b) - entropy(a * 512 + b)
+
+    x_state, y_state = x[0] * 64 + x[1] * 8 + x[2], y[0] * 64 + y[1] * 8 + y[2]
+    ei = information(x_state, y_state)
+    diagonal = sum(information(x[i], y[i]) for i in range(3))
+    parts = sum(information(x[i], y[j]) for i in range(3) for j in range(3))
+    return ei, parts, diagonal
+
+
 def test_diagonal_layer_has_no_degeneracy():
-    weights = np.diag([3.0, -2.0, 5.0])
-    m = fastei.measure(weights, samples=200_000, sensitivity_samples=200_000)
-    # Same noise for each input and no cross terms: the edges' terms agree exactly.
+    weights = np.diag([3.0, 2.0, 5.0])
+    samples = 200_000
+    m = fastei.measure(weights, samples=samples, sensitivity_samples=samples)
+    # Same noise for each input and no cross terms: the edges' terms agree exactly, and
+    # with the other inputs held, an output does not move at all.
     np.testing.assert_array_equal(np.diag(m.sensitivity_matrix), np.diag(m.ei_parts_matrix))
     assert np.count_nonzero(m.sensitivity_matrix) == 3
-    # Off the diagonal the joint stream pairs independent variables: only plug-in bias,
-    # about (B - 1)**2 / (2 N ln 2) = 1.8e-4 bits per pair.
+    # Off the diagonal the joint stream pairs independent variables: chi2(49) / (2 N ln 2).
+    scale = chi_square_scale(samples)
     off_diagonal = m.ei_parts_matrix[~np.eye(3, dtype=bool)]
-    assert (off_diagonal < 5e-4).all()
-    # The joint plug-in over 512 cells carries a little more upward bias than the parts.
-    assert abs(m.ei - m.ei_parts) < 0.01 and abs(m.degeneracy) < 0.01
+    assert (off_diagonal < (49 + 5 * math.sqrt(2 * 49)) * scale).all()
+    # The true EI is the sum of the true edge values, but the joint plug-in over 512 input
+    # cells is biased above the parts. Its sampling distribution, from 200 runs of the exact
+    # joint distribution: each value within 5 spreads of the runs' mean (the spread known
+    # to 1 / sqrt(400) = 5 %).
+    ei, parts, diagonal = _diagonal_plug_in_runs(np.diag(weights), samples, 200, seed=1)
+    for value, runs in ((m.ei, ei), (m.ei_parts, parts), (m.degeneracy, diagonal - ei),
+                        (m.phi_feedforward, ei - parts)):
+        assert abs(value - runs.mean()) < 5 * runs.std(ddof=1)
+    # the exact values, free of bias: EI = EI_parts = sensitivity
+    exact = fastei.measure(weights, method="converged", cells=64, points_per_cell=64)
+    assert exact.ei_parts == pytest.approx(exact.sensitivity, rel=1e-12)
 
 
-def test_bounds_and_non_negative_parts():
+def test_measures_equal_the_reference_with_the_same_noise():
     rng = np.random.default_rng(0)
-    weights = rng.uniform(-4, 4, size=(2, 3))
-    m = fastei.measure(weights, samples=50_000, in_bins=4, out_bins=8)
-    assert 0 <= m.ei <= min(3 * 2, 2 * 3)
-    assert (m.ei_parts_matrix >= 0).all() and (m.sensitivity_matrix >= 0).all()
-    assert m.ei_parts_matrix.shape == m.sensitivity_matrix.shape == weights.shape == (2, 3)
-    assert m.degeneracy == pytest.approx(m.sensitivity - m.ei)
-    assert m.phi_feedforward == pytest.approx(m.ei - m.ei_parts)
+    weights, bias = rng.uniform(-4, 4, size=(2, 3)), rng.normal(size=2)
+    network = fastei.Network([fastei.Dense(weights, bias, "tanh")])
+    options = dict(in_bins=4, out_bins=8, in_range=(-1, 1), seed=5)
+    m = fastei.measure(network, samples=30_000, sensitivity_samples=4000, baseline=0.2,
+                       groups=[([2, 0], [1])], **options)
+    layers = [(weights, bias, np.tanh)]
+    key = _rng.stream_key(5, _rng.JOINT_STREAM)
+    xb, yb, outside = ref.joint_stream(layers, key, 30_000, (-1, 1), (-1, 1), 4, 8)
+    ei = ref.mutual_information(xb, yb)
+    parts = ref.pair_matrix(xb, yb)
+    sens = ref.sensitivity_matrix(layers, _rng.stream_key(5, _rng.SENSITIVITY_STREAM), 4000,
+                                  (-1, 1), (-1, 1), 4, 8, baseline=0.2)
+    assert_allclose(m.ei, ei, rtol=1e-12)
+    assert_allclose(m.ei_parts_matrix, parts, rtol=1e-12, atol=1e-15)
+    assert_allclose(m.sensitivity_matrix, sens, rtol=1e-12, atol=1e-15)
+    # degeneracy and phi_feedforward against the reference's own totals
+    assert_allclose(m.degeneracy, sens.sum() - ei, rtol=1e-12)
+    assert_allclose(m.phi_feedforward, ei - parts.sum(), rtol=1e-12)
+    assert_allclose(m.group_ei[((0, 2), (1,))], ref.mutual_information(xb[:, [0, 2]], yb[:, [1]]),
+                    rtol=1e-12)
+    assert (m.samples, m.sensitivity_samples, m.valid_samples) == (30_000, 4000, 30_000)
+    assert m.out_of_range == outside == 0 and m.passes == 1
+    # the same numbers from the single-measure functions
+    assert fastei.degeneracy(network, samples=30_000, sensitivity_samples=4000, baseline=0.2,
+                             **options) == m.degeneracy
+    assert fastei.phi_feedforward(network, samples=30_000, **options) == m.phi_feedforward
+
+
+@pytest.mark.parametrize("weights, in_bins, out_bins", [
+    ([[1.0], [0.5], [0.25]], 2, 8),  # one input at 2 bins: EI <= 1; y0 = x tells its bin
+    ([[1.0, 0.0, 0.0]], 8, 2),       # one output at 2 bins: EI <= 1; y is a function of x0's bin
+    (np.eye(2), 4, 4),               # y = x: EI <= 2 * log2(4)
+])
+def test_spec_bounds_hold_and_are_reached(weights, in_bins, out_bins):
+    # EI <= n_in log2(in_bins) and <= n_out log2(out_bins). Each case reaches the smaller
+    # bound K = 2**bound states: EI is the plug-in entropy of K equally likely states,
+    # bound - chi2(K - 1) / (2 N ln 2), within 5 standard deviations. The plug-in is the
+    # information of the sample's own distribution, so the bound holds exactly, and so does
+    # monotonicity: I(X; Y) >= I(X_A; Y_B) for every group and every edge.
+    weights = np.asarray(weights)
+    n_out, n_in = weights.shape
+    net = fastei.Network.from_weights([weights], activation="linear")
+    samples = 20_000
+    m = fastei.measure(net, samples=samples, sensitivity_samples=samples, in_bins=in_bins,
+                       out_bins=out_bins, out_range=(0, 1), seed=2,
+                       groups=[([0], [0]), ([n_in - 1], list(range(n_out)))])
+    bound = min(n_in * math.log2(in_bins), n_out * math.log2(out_bins))
+    states, scale = 2 ** bound, chi_square_scale(samples)
+    assert m.ei <= bound
+    assert abs(m.ei - (bound - (states - 1) * scale)) < 5 * math.sqrt(2 * (states - 1)) * scale
+    edge_bound = min(math.log2(in_bins), math.log2(out_bins))
+    for matrix in (m.ei_parts_matrix, m.sensitivity_matrix):
+        assert matrix.shape == (n_out, n_in)
+        assert (matrix >= 0).all() and (matrix <= edge_bound).all()
+    assert m.ei >= m.ei_parts_matrix.max()
+    assert all(m.ei >= value for value in m.group_ei.values())
 
 
 def test_span_of_two_layers_equals_composed_map():
@@ -74,10 +188,34 @@ def test_span_of_two_layers_equals_composed_map():
     assert fastei.ei(network, span=(0, 1), samples=50_000, out_range=(0, 1)) == span_value
 
 
-def test_group_ei_of_everything_is_ei():
-    weights = np.random.default_rng(2).uniform(-3, 3, size=(3, 3))
-    assert fastei.group_ei(weights, inputs=None, outputs=None, samples=20_000) == fastei.ei(weights,
-                                                                              samples=20_000)
+@pytest.mark.parametrize("inputs, outputs", [([1], [2]), ([3, 0], [1, 2]), ([0, 1, 2, 3], [0]),
+                                             ([2], [0, 1, 2]), (None, None)])
+def test_group_ei_of_subsets_equals_the_reference(inputs, outputs):
+    weights = np.random.default_rng(2).uniform(-3, 3, size=(3, 4))
+    got = fastei.group_ei(weights, inputs=inputs, outputs=outputs, samples=20_000, seed=4)
+    key = _rng.stream_key(4, _rng.JOINT_STREAM)
+    expected = ref.ei([(weights, np.zeros(3), _sigmoid)], key, 20_000, (0, 1), (0, 1), 8, 8,
+                      inputs, outputs)
+    assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_group_ei_of_two_independent_halves():
+    # y = x on two nodes, binned alike: every group EI is a plug-in entropy or a plug-in
+    # information between independent nodes, in closed form.
+    net = fastei.Network.from_weights([np.eye(2)], activation="linear")
+    samples = 20_000
+    kw = dict(samples=samples, out_range=(0, 1), seed=6)
+    halves = [fastei.group_ei(net, inputs=[i], outputs=[i], **kw) for i in (0, 1)]
+    across = fastei.group_ei(net, inputs=[0], outputs=[1], **kw)
+    whole = fastei.ei(net, **kw)
+    # H(X0) + H(X1) - H(X0, X1) = I(X0; X1) holds for the sample's own distribution.
+    assert sum(halves) - whole == pytest.approx(across, rel=1e-9, abs=1e-15)
+    # Each half: log2(8) - chi2(7) / (2 N ln 2); across the halves: chi2(49) / (2 N ln 2).
+    # Mean plus or minus 5 standard deviations, sqrt(2 df) each.
+    scale = chi_square_scale(samples)
+    for half in halves:
+        assert abs(half - (3 - 7 * scale)) < 5 * math.sqrt(14) * scale
+    assert abs(across - 49 * scale) < 5 * math.sqrt(98) * scale
 
 
 def test_same_seed_same_bits_with_any_thread_count():

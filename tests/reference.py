@@ -343,3 +343,25 @@ def plug_in_replicates(joint, dropped, n_samples, n_replicates, rng):
     kept = np.maximum(counts.sum(axis=1), 1.0)
     bits = np.log2(kept) + (c_log2_c(counts) - c_log2_c(x_counts) - c_log2_c(y_counts)) / kept
     return np.maximum(bits, 0.0)
+
+
+def sensitivity_counts(layers, key, samples, in_range, out_range, in_bins, out_bins,
+                       baseline=0.0, drop=False):
+    """Pair histograms ``(n_in, n_out, in_bins, out_bins)`` when input ``i`` alone takes its
+    joint-stream noise and the rest sit at ``baseline``, and the number of output values
+    outside ``out_range`` (with ``drop``, their samples are not counted for that output)."""
+    n_in = layers[0][0].shape[1]
+    noise = uniform_noise(key, np.arange(samples), n_in, *in_range)
+    x_bins = bins_of(noise, *in_range, in_bins)
+    counts = np.zeros((n_in, layers[-1][0].shape[0], in_bins, out_bins), np.int64)
+    outside = 0
+    for i in range(n_in):
+        x = np.full_like(noise, baseline)
+        x[:, i] = noise[:, i]
+        y = forward(layers, x)
+        outside += int(((y < out_range[0]) | (y > out_range[1])).sum())
+        y_bins = bins_of(y, *out_range, out_bins, drop)
+        for j in range(y.shape[1]):
+            kept = y_bins[:, j] >= 0
+            np.add.at(counts[i, j], (x_bins[kept, i], y_bins[kept, j]), 1)
+    return counts, outside

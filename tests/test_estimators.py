@@ -9,10 +9,8 @@ from numpy.testing import assert_allclose
 
 import fastei
 from fastei import _rng
-from fastei._sampling import JointCounter
 
 from . import reference as ref
-from .conftest import span_setup
 
 # Plug-in information from N samples is biased and spread on the scale of 1 / (2 N ln 2)
 # bits: 2 N ln 2 times the gap between the plug-in entropy of K equally likely states and
@@ -67,11 +65,12 @@ def _diagonal_plug_in_runs(weights, samples, runs, seed):
     cells = [np.argwhere(joint > 0) for joint in joints]
     index = np.meshgrid(*[np.arange(len(c)) for c in cells], indexing="ij")
     index = [i.ravel() for i in index]
-    probability = np.prod([j[c[i, 0], c[i, 1]] for j, c, i in zip(joints, cells, index)], axis=0)
+    probability = np.prod([j[c[i, 0], c[i, 1]]
+                           for j, c, i in zip(joints, cells, index, strict=True)], axis=0)
     counts = np.random.default_rng(seed).multinomial(samples, probability / probability.sum(),
                                                      size=runs).astype(np.float64)
-    x = [c[i, 0] for c, i in zip(cells, index)]
-    y = [c[i, 1] for c, i in zip(cells, index)]
+    x = [c[i, 0] for c, i in zip(cells, index, strict=True)]
+    y = [c[i, 1] for c, i in zip(cells, index, strict=True)]
 
     def entropy(labels):
         order = np.argsort(labels, kind="stable")
@@ -235,50 +234,6 @@ def test_same_seed_same_bits_with_any_thread_count():
 def test_different_seeds_differ():
     weights = np.random.default_rng(3).uniform(-2, 2, size=(4, 6))
     assert fastei.ei(weights, samples=5000, seed=1) != fastei.ei(weights, samples=5000, seed=2)
-
-
-def _counter(weights, samples, max_memory, **kwargs):
-    setup = span_setup(weights)
-    return JointCounter(setup, _rng.stream_key(0, _rng.JOINT_STREAM), samples,
-                        np.arange(setup.n_in), np.arange(setup.n_out), True, max_memory,
-                        **kwargs)
-
-
-@pytest.mark.parametrize("n_out", [3, 12])
-def test_partitioned_low_memory_run_equals_unpartitioned(n_out):
-    weights = np.random.default_rng(4).uniform(-2, 2, size=(n_out, 10))
-    full = _counter(weights, 120_000, 2**30).run()
-    assert full.passes == 1
-    small = _counter(weights, 120_000, 4 * 2**20, chunk_rows=5000, n_shards=3)
-    passes, split_outputs = small.plan()
-    assert passes > 1 and split_outputs == (n_out == 12)
-    low = small.run()
-    assert low.passes == passes
-    assert low.information() == full.information()
-    np.testing.assert_array_equal(low.pairs, full.pairs)
-    np.testing.assert_array_equal(low.xy.small, full.xy.small)
-
-
-@pytest.mark.parametrize("in_bins, wanted, made", [
-    (8, [1, 2, 3, 5, 6, 9, 40, 65], [1, 2, 4, 8, 8, 16, 64, 128]),
-    (30, [2, 4, 7, 11, 16, 31], [2, 5, 10, 15, 30, 36]),
-    (7, [3, 7, 8], [3, 7, 8])])
-def test_pass_counts_split_input_cells_evenly_where_they_can(in_bins, wanted, made):
-    # Passes are raised (at most doubled) to a divisor of in_bins**m, m prefix nodes, so
-    # that each pass gets as many cells; a prime number of bins may leave them unequal.
-    setup = span_setup(np.ones((2, 10)), in_bins=in_bins)
-    counter = JointCounter(setup, np.uint64(0), 10, np.arange(10), np.arange(2), False, 2**30)
-    assert [counter._balanced(p) for p in wanted] == made
-    for passes in made:
-        m = len(counter._prefix_nodes(passes))
-        assert in_bins ** m % passes == 0 or in_bins ** m >= 8 * passes
-
-
-def test_tables_grow_when_cells_repeat_more_than_planned():
-    # Narrow inputs and many samples: most cells are mixed, the joint table grows.
-    weights = np.random.default_rng(5).uniform(-9, 9, size=(2, 4))
-    counter = _counter(weights, 100_000, 2**30, chunk_rows=7000)
-    assert counter.run().information() == _counter(weights, 100_000, 2**30).run().information()
 
 
 def test_memory_budget_too_small_for_buffers_is_reported():

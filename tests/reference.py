@@ -365,3 +365,56 @@ def sensitivity_counts(layers, key, samples, in_range, out_range, in_bins, out_b
             kept = y_bins[:, j] >= 0
             np.add.at(counts[i, j], (x_bins[kept, i], y_bins[kept, j]), 1)
     return counts, outside
+
+
+def layer_joint_quadrature(weights, bias, activation, *, in_range, out_range, in_bins,
+                           out_bins, points):
+    """Joint ``p[input cell, output state]`` of a layer, every input uniform on ``in_range``.
+
+    The midpoint rule with ``points`` points per input over all inputs but the last, which is
+    integrated exactly: for fixed other inputs each output bin is an interval of it, and a
+    joint output state the intersection of one interval per output. The inner lengths are
+    continuous and piecewise linear in the outer inputs, so the error falls like
+    ``points**-2``. Cells and states are mixed-radix codes, the first node most significant.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    n_out, n_in = weights.shape
+    bias = np.broadcast_to(np.asarray(bias, dtype=np.float64), (n_out,))
+    lo, hi = in_range
+    edges = out_range[0] + (out_range[1] - out_range[0]) * np.arange(out_bins + 1) / out_bins
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z_edges = activation.inverse(edges)
+    z_edges[0], z_edges[-1] = -np.inf, np.inf
+    grid = np.meshgrid(*[midpoints(in_range, points)] * (n_in - 1), indexing="ij")
+    outer = np.stack([g.ravel() for g in grid], axis=1)
+    outer_cell = np.zeros(outer.shape[0], np.int64)
+    for k in range(n_in - 1):
+        outer_cell = outer_cell * in_bins + bin_index(outer[:, k], in_range, in_bins)
+    last_edges = lo + (hi - lo) * np.arange(in_bins + 1) / in_bins
+    # starts/ends[j, k, point]: the interval of the last input on which output j is in bin k
+    starts = np.empty((n_out, out_bins, outer.shape[0]))
+    ends = np.empty_like(starts)
+    for j in range(n_out):
+        base = outer @ weights[j, :-1] + bias[j]
+        w = weights[j, -1]
+        if w == 0:
+            inside = (base[None, :] >= z_edges[:-1, None]) & (base[None, :] < z_edges[1:, None])
+            starts[j], ends[j] = np.where(inside, lo, hi), np.where(inside, hi, lo)
+            continue
+        with np.errstate(invalid="ignore"):
+            crossing = np.clip((z_edges[:, None] - base[None, :]) / w, lo, hi)
+        if w > 0:
+            starts[j], ends[j] = crossing[:-1], crossing[1:]
+        else:
+            starts[j], ends[j] = crossing[1:], crossing[:-1]
+    states = np.array(np.meshgrid(*[np.arange(out_bins)] * n_out, indexing="ij")).reshape(n_out, -1)
+    joint = np.zeros((in_bins ** n_in, states.shape[1]))
+    for c in range(states.shape[1]):
+        start = np.max([starts[j, states[j, c]] for j in range(n_out)], axis=0)
+        end = np.min([ends[j, states[j, c]] for j in range(n_out)], axis=0)
+        for a in range(in_bins):
+            length = np.clip(np.minimum(end, last_edges[a + 1]) - np.maximum(start, last_edges[a]),
+                             0.0, None)
+            joint[:, c] += np.bincount(outer_cell * in_bins + a, weights=length,
+                                       minlength=in_bins ** n_in)
+    return joint / joint.sum()

@@ -1,15 +1,21 @@
 """The counting driver: chunks, passes, hash tables and memory plans give the reference's
 counts, whatever the split of the work."""
 
+import functools
+import math
+
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
 import fastei
 from fastei import _kernels, _rng
-from fastei._sampling import JointCounter, _Table, key_layout, sensitivity_counts
+from fastei._sampling import CountSum, JointCounter, _Table, key_layout, sensitivity_counts
 
 from . import reference as ref
+from . import strategies
 from .conftest import span_setup
 
 
@@ -181,3 +187,47 @@ def test_sensitivity_counts_in_several_chunks_equal_the_reference(chunk_rows):
         [(weights, bias, relu)], key, samples, (0, 1), (0, 1), 6, 16, baseline=0.4, drop=True)
     assert 0 < outside == expected_outside
     assert_array_equal(counts, expected)
+
+
+@given(counts=strategies.count_lists(), data=st.data())
+def test_tallies_merge_exactly_in_any_order(counts, data):
+    # The tallies of the parts, added in any order, give the tally of the whole and the
+    # same sum(c log2 c) bit for bit; and that sum is the reference's.
+    parts = data.draw(strategies.split_in_parts(counts))
+    whole = CountSum.of_counts(np.array(counts))
+    merged = CountSum()
+    for part in parts:
+        merged += CountSum.of_counts(np.array(part, dtype=np.int64))
+    assert_array_equal(merged.small, whole.small)
+    assert merged.c_log2_c() == whole.c_log2_c()
+    assert whole.c_log2_c() == pytest.approx(
+        math.fsum(c * math.log2(c) for c in counts), rel=1e-13)
+
+
+# Two spans: 5 inputs at 4 bins (1024 cells, some met twice) and 9 outputs, whose 27-bit
+# states go to a table; 3 inputs at 8 bins and 2 outputs, counted in a dense array.
+PROPERTY_SPANS = {"table": (np.random.default_rng(21).uniform(-3, 3, size=(9, 5)), 4),
+                  "dense": (np.random.default_rng(22).uniform(-6, 6, size=(2, 3)), 8)}
+PROPERTY_SAMPLES = 2000
+
+
+@functools.cache
+def _property_baseline(name):
+    weights, in_bins = PROPERTY_SPANS[name]
+    counts = _counter(weights, PROPERTY_SAMPLES, 2**30, in_bins=in_bins).run()
+    assert_reference_counts(counts, [weights], PROPERTY_SAMPLES, in_bins=in_bins)
+    return counts
+
+
+@given(name=st.sampled_from(sorted(PROPERTY_SPANS)), chunk_rows=st.integers(40, 2500),
+       n_shards=st.integers(1, 5), passes=st.integers(1, 6), split_outputs=st.booleans())
+def test_any_split_of_the_work_gives_the_same_counts(name, chunk_rows, n_shards, passes,
+                                                    split_outputs):
+    # Chunks of any size, any number of shards (threads) and passes over the regenerated
+    # noise, with or without partitioning the output states: the counts of one plain run
+    # (which equal the reference's). Chunks of at least 40 rows keep the 25 examples within
+    # a few seconds (each chunk costs a round of kernel calls in every pass).
+    weights, in_bins = PROPERTY_SPANS[name]
+    counter = _counter(weights, PROPERTY_SAMPLES, 2**30, in_bins=in_bins,
+                       chunk_rows=chunk_rows, n_shards=n_shards)
+    assert_same_counts(counter._run(passes, split_outputs), _property_baseline(name))

@@ -55,3 +55,12 @@ def split_in_parts(draw, items):
     parts = [items[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     order = draw(st.permutations(range(len(parts))))
     return [parts[i] for i in order]
+
+
+@st.composite
+def weight_matrices(draw, max_nodes=5):
+    """Weight matrices ``(n_out, n_in)`` of 1 to ``max_nodes`` nodes a side, entries in
+    [-6, 6] (from saturating to nearly flat sigmoid edges)."""
+    n_out, n_in = draw(st.integers(1, max_nodes)), draw(st.integers(1, max_nodes))
+    values = draw(st.lists(st.floats(-6, 6), min_size=n_out * n_in, max_size=n_out * n_in))
+    return np.array(values).reshape(n_out, n_in)

@@ -6,6 +6,8 @@ import re
 import numba
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 import fastei
@@ -15,6 +17,7 @@ from fastei._validation import check_subset
 from fastei.estimators._signatures import estimator
 
 from . import reference as ref
+from . import strategies
 
 # Plug-in information from N samples is biased and spread on the scale of 1 / (2 N ln 2)
 # bits: 2 N ln 2 times the gap between the plug-in entropy of K equally likely states and
@@ -219,6 +222,20 @@ def test_group_ei_of_two_independent_halves():
     for half in halves:
         assert abs(half - (3 - 7 * scale)) < 5 * math.sqrt(14) * scale
     assert abs(across - 49 * scale) < 5 * math.sqrt(98) * scale
+
+
+@settings(max_examples=10)  # two measures per example, ~0.2 s each
+@given(weights=strategies.weight_matrices(), data=st.data())
+def test_relabelling_the_outputs_changes_no_bit(weights, data):
+    # Outputs are computed and binned one by one, so reordering them permutes the output
+    # states and the per-edge rows and nothing else: the counts, and the bits, are the same.
+    order = np.array(data.draw(st.permutations(range(weights.shape[0]))))
+    kw = dict(samples=3000, seed=1, sensitivity_samples=500)
+    m, relabelled = fastei.measure(weights, **kw), fastei.measure(weights[order], **kw)
+    assert relabelled.ei == m.ei
+    np.testing.assert_array_equal(relabelled.ei_parts_matrix, m.ei_parts_matrix[order])
+    np.testing.assert_array_equal(relabelled.sensitivity_matrix, m.sensitivity_matrix[order])
+    assert 0 <= m.ei <= min(weights.shape) * 3
 
 
 def test_same_seed_same_bits_with_any_thread_count():

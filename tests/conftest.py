@@ -4,6 +4,11 @@ import gzip
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+from . import strategies  # noqa: F401  (registers the "fastei" profile)
+
+settings.load_profile("fastei")
 
 
 def write_idx(path, array, *, compress=False):

@@ -54,7 +54,8 @@ def test_load_dataset_by_name():
     assert available_datasets() == ["iris", "mnist"]
     assert_array_equal(load_dataset("iris", seed=4).x_test, load_iris(seed=4).x_test)
     assert load_dataset("mnist").x_train.shape == (2000, 25)
-    with pytest.raises(ValueError, match="dataset must be one of"):
+    with pytest.raises(ValueError,
+                       match=r"dataset must be one of \['iris', 'mnist'\], got 'cifar'"):
         load_dataset("cifar")
     with pytest.raises(ValueError, match="path is only used for the 'mnist' dataset"):
         load_dataset("iris", path="x.npz")

@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 import fastei
@@ -11,6 +13,7 @@ from fastei import _kernels, _rng
 from fastei._sampling import CHUNK_ROWS, JointCounter, key_layout
 
 from . import reference as ref
+from . import strategies
 from .conftest import span_setup
 
 
@@ -243,3 +246,22 @@ def test_entropies_from_tallies_match_reference():
     for tally, states in ((counts.x, xb), (counts.y, yb), (counts.xy, np.hstack([xb, yb]))):
         assert_allclose(math.log2(n) - tally.c_log2_c() / n, ref.entropy_of_rows(states),
                         rtol=1e-12)
+
+
+@settings(max_examples=100)  # cheap examples; 25 catch a multiplication by B / width in 1
+@given(data=st.data(), layout=strategies.bin_layouts())
+def test_binning_at_bin_edges_follows_the_spec_formula(data, layout):
+    # Any range and bin count, values on and a few ulps around the edges: the kernel's bin
+    # is the SPEC's clip(floor((v - lo) / (hi - lo) * B), 0, B - 1), bit for bit, and
+    # with drop the values outside [lo, hi] are marked -1 and counted.
+    lo, hi, n_bins = layout
+    values = data.draw(strategies.values_at_edges(lo, hi, n_bins))
+    outside_expected = np.count_nonzero((values < lo) | (values > hi))
+    for drop in (False, True):
+        out = np.empty((1, values.size), np.int16)
+        outside = _kernels.bin_values(values[None], lo, hi, n_bins, drop, out)
+        expected = ref.bin_index(values, (lo, hi), n_bins)
+        if drop:
+            expected[(values < lo) | (values > hi)] = -1
+        assert_array_equal(out[0], expected)
+        assert outside == outside_expected

@@ -42,7 +42,8 @@ def test_presets_equal_the_spec_table():
 def test_preset_overrides_and_errors():
     config = preset("iris", activation="tanh", seed=3)
     assert (config.activation, config.seed, config.epochs) == ("tanh", 3, 4000)
-    with pytest.raises(ValueError, match="preset must be one of"):
+    with pytest.raises(ValueError,
+                       match=r"preset must be one of \['iris', 'mnist', .*\], got 'cifar'"):
         preset("cifar")
 
 
@@ -176,7 +177,8 @@ def test_loss_values_follow_their_definitions():
 
 def test_loss_and_gradients_errors():
     network = Network.from_weights([np.zeros((2, 3))])
-    with pytest.raises(ValueError, match="loss must be one of"):
+    with pytest.raises(ValueError, match=r"loss must be one of \['mse_sum', 'mse_mean', "
+                                         r"'cross_entropy'\], got 'hinge'"):
         loss_and_gradients(network, np.ones((1, 3)), np.ones((1, 2)), loss="hinge")
     with pytest.raises(ValueError, match=r"x must have shape \(n, 3\), got \(1, 2\)"):
         loss_and_gradients(network, np.ones((1, 2)), np.ones((1, 2)))
@@ -185,14 +187,15 @@ def test_loss_and_gradients_errors():
 
 
 @pytest.mark.parametrize(("changes", "error", "match"), [
-    ({"dataset": "cifar"}, ValueError, "dataset must be one of"),
+    ({"dataset": "cifar"}, ValueError, r"dataset must be one of \['iris', 'mnist'\], got 'cifar'"),
     ({"widths": "4-5-3"}, TypeError, "widths must be a sequence of node counts"),
     ({"widths": (4,)}, ValueError, "widths needs at least an input and an output width"),
     ({"widths": (4, 0, 3)}, ValueError, "each width must be >= 1, got 0"),
     ({"activation": ("tanh",)}, ValueError, "activation has 1 entries for 3 layers"),
     ({"activation": "swish"}, ValueError, "unknown activation 'swish'"),
-    ({"loss": "hinge"}, ValueError, "loss must be one of"),
-    ({"init": "normal"}, ValueError, "init must be one of"),
+    ({"loss": "hinge"}, ValueError, r"loss must be one of \[.*\], got 'hinge'"),
+    ({"init": "normal"}, ValueError,
+     r"init must be one of \['paper', 'xavier', 'he'\], got 'normal'"),
     ({"learning_rate": "fast"}, TypeError, "learning_rate must be a number"),
     ({"learning_rate": 0.0}, ValueError, "learning_rate must be a positive finite number"),
     ({"batch_size": 0}, ValueError, "batch_size must be >= 1, got 0"),

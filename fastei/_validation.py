@@ -31,9 +31,9 @@ def check_finite_array(value, name: str, ndim: int) -> np.ndarray:
     if array.size == 0:
         raise ValueError(f"{name} is empty (shape {array.shape}); give at least one entry")
     if not np.all(np.isfinite(array)):
-        bad = np.argwhere(~np.isfinite(array))[0]
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
         raise ValueError(
-            f"{name} contains a non-finite value ({array[tuple(bad)]} at index {tuple(bad)}); "
+            f"{name} contains a non-finite value ({array[bad]} at index {bad}); "
             "replace NaN/inf entries before estimating"
         )
     return array

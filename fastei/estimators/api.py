@@ -14,7 +14,6 @@ import numpy as np
 from .. import _exact, _rng
 from .._sampling import JointCounter, pair_information, sensitivity_counts
 from .._stratified import StratifiedEstimate, stratified_ei
-from .._validation import check_subset
 from .._version import __version__
 from ._signatures import estimator
 
@@ -292,8 +291,7 @@ def group_ei(network, options) -> float:
     0.001
     """
     setup = options.span_setup(network)
-    inputs = check_subset(options.inputs, "inputs", setup.n_in)
-    outputs = check_subset(options.outputs, "outputs", setup.n_out)
+    inputs, outputs, _ = options.node_subsets(setup)
     return _joint(setup, options, options.samples, inputs, outputs, False,
                   "group EI").information()
 
@@ -456,13 +454,12 @@ def _measure(network, options) -> Measures:
         return _converged(network, options)
     setup = options.span_setup(network)
     inputs, outputs = _all_nodes(setup)
+    _, _, groups = options.node_subsets(setup)
     joint = _joint(setup, options, options.samples, inputs, outputs, True, "EI")
-    group_values = {}
-    for a, b in options.groups:
-        a = check_subset(a, "groups inputs", setup.n_in)
-        b = check_subset(b, "groups outputs", setup.n_out)
-        group_values[(tuple(a.tolist()), tuple(b.tolist()))] = _joint(
+    group_values = {
+        (tuple(a.tolist()), tuple(b.tolist())): _joint(
             setup, options, options.samples, a, b, False, "group EI").information()
+        for a, b in groups}
     sens_counts, sens_outside = _sensitivity_counts(setup, options, options.sensitivity_samples)
     return _measures(options, setup, joint.information(),
                      _edges(pair_information(joint.pairs)),

@@ -22,6 +22,7 @@ from .._validation import (
     check_memory,
     check_range,
     check_span,
+    check_subset,
 )
 from ..network import as_network
 
@@ -88,8 +89,8 @@ OPTIONS = {
 class Options:
     """Validated estimator options (see :data:`OPTIONS` for their meaning).
 
-    Build it with :func:`make_options`; fields that need the network (span, node subsets,
-    default ranges) are resolved by :meth:`span_setup` and :meth:`subset`.
+    Build it with :func:`make_options`; fields that need the network (span, default
+    ranges) are resolved by :meth:`span_setup`, node subsets by :meth:`node_subsets`.
     """
 
     span: int | tuple[int, int] = 0
@@ -140,6 +141,17 @@ class Options:
                     check_range(in_range, "in_range"), check_range(out_range, "out_range"),
                     self.in_bins, self.out_bins, self.drop)
 
+    def node_subsets(self, setup: Span):
+        """``inputs``, ``outputs`` and each group's pair as sorted index arrays within the span
+        (``None``: every node)."""
+        def nodes(value, name, size):
+            return check_subset(value, name, size)
+
+        return (nodes(self.inputs, "inputs", setup.n_in),
+                nodes(self.outputs, "outputs", setup.n_out),
+                [(nodes(a, "groups inputs", setup.n_in), nodes(b, "groups outputs", setup.n_out))
+                 for a, b in self.groups])
+
     def single_layer(self, network):
         """The one layer of the span, for the estimators that work on a single layer."""
         network = as_network(network)
@@ -154,7 +166,8 @@ class Options:
         """The options as JSON types, for records beside the values."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values["seed"] = self.seed if isinstance(self.seed, int) else repr(self.seed)
-        values["groups"] = [[list(a), list(b)] for a, b in self.groups]
+        values["groups"] = [[None if nodes is None else list(nodes) for nodes in group]
+                            for group in self.groups]
         for name, value in values.items():
             if isinstance(value, tuple):
                 values[name] = list(value)
@@ -232,8 +245,8 @@ def _groups(value):
             raise TypeError(
                 f"each group must be a pair (inputs, outputs) of node lists, got {group!r}"
             ) from None
-        groups.append((_node_list(inputs, "groups inputs") or (),
-                       _node_list(outputs, "groups outputs") or ()))
+        groups.append((_node_list(inputs, "groups inputs"),
+                       _node_list(outputs, "groups outputs")))
     return tuple(groups)
 
 

@@ -146,9 +146,10 @@ def register_activation(activation: Activation, *, replace: bool = False) -> Non
         )
     existing = _REGISTRY.get(activation.name.lower())
     if existing is not None and (existing.builtin or not replace):
+        same = "" if existing.name == activation.name else \
+            f" as {existing.name!r} (names ignore case)"
         raise ValueError(
-            f"activation {activation.name!r} is already registered (as {existing.name!r}); "
-            "names ignore case; choose another name"
+            f"activation {activation.name!r} is already registered{same}; choose another name"
             + ("" if existing.builtin else " or pass replace=True")
         )
     _REGISTRY[activation.name.lower()] = activation

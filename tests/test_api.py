@@ -132,8 +132,8 @@ def test_activation_names_ignore_case():
     assert "SoftSign" in fastei.available_activations()
     layer = fastei.Dense(np.ones((1, 1)), activation="SOFTSIGN")
     assert layer.activation.name == "SoftSign"
-    with pytest.raises(ValueError, match=r"'TANH' is already registered \(as 'tanh'\); names "
-                                         "ignore case"):
+    with pytest.raises(ValueError, match=r"'TANH' is already registered as 'tanh' \(names "
+                                         r"ignore case\); choose another name$"):
         fastei.register_activation(fastei.Activation("TANH", np.tanh, (-1.0, 1.0)))
     with pytest.raises(TypeError, match="an activation's name must be a non-empty string"):
         fastei.Activation("", np.tanh, (-1.0, 1.0))

@@ -18,17 +18,19 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import json
+import numbers
 import os
 import time
 import warnings
 from collections import namedtuple
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ._lockfile import PathLock
 from ._version import __version__
 from .network import Dense, Network
 
@@ -116,11 +118,41 @@ def _layout(network: Network, metrics: dict) -> _Layout:
                    tuple(sorted(metrics)))
 
 
+def _exists_error(path: Path) -> FileExistsError:
+    return FileExistsError(
+        f"{str(path)!r} already exists; choose another path or pass overwrite=True (--overwrite)"
+    )
+
+
+def _seed_attribute(seed):
+    """The run's seed as the 64-bit integer stored in the file (None: no seed)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"the config's seed must be an integer or None, got {seed!r}")
+    if not -(2**63) <= seed < 2**64:
+        raise ValueError(f"seed {seed} does not fit in 64 bits; use a seed from 0 to {2**64 - 1}")
+    return np.uint64(seed) if seed >= 2**63 else np.int64(seed)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` survive a power loss."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class SnapshotWriter:
     """Append snapshots to a new HDF5 file; each ``append`` is on disk when it returns.
 
-    The file is created when the first snapshot arrives. A crash, a kill or an interrupt
-    leaves a file that :func:`read_run` opens, with every snapshot whose ``append`` returned.
+    The writer takes a lock beside ``path`` (``<path>.lock``, holding its PID) before it
+    touches anything, so a second writer of the same file is refused. The file is written
+    under a temporary name (``<path>.partial``) and takes its place when the first snapshot
+    is on disk: a run that fails before that leaves an existing file as it was. A crash, a
+    kill or an interrupt leaves a file that :func:`read_run` opens, with every snapshot
+    whose ``append`` returned.
 
     Parameters
     ----------
@@ -136,29 +168,48 @@ class SnapshotWriter:
     ------
     FileExistsError
         If ``path`` exists and ``overwrite`` is False.
+    IsADirectoryError
+        If ``path`` is a folder.
+    BlockingIOError
+        If another process is writing ``path``.
+    OSError
+        If its folder cannot be created or written.
     TypeError
-        If ``config`` cannot be written as JSON.
+        If ``config`` cannot be written as JSON or its seed is not an integer.
+    ValueError
+        If the seed does not fit in 64 bits.
     """
 
     def __init__(self, path, config: dict, *, overwrite: bool = False):
         path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(
-                f"{str(path)!r} already exists; choose another path or pass "
-                "overwrite=True (--overwrite)"
+        if path.is_dir():
+            raise IsADirectoryError(
+                f"{str(path)!r} is a folder; give a file name such as {str(path / 'run.h5')!r}"
             )
+        if path.exists() and not overwrite:
+            raise _exists_error(path)
         try:
             self._config_json = json.dumps(config, sort_keys=True)
         except TypeError as exc:
             raise TypeError(f"config must hold only JSON types ({exc})") from None
-        if path.parent != Path():
+        self._seed = _seed_attribute(config.get("seed"))
+        self._lock = PathLock(path)
+        try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock.acquire()
+        except BlockingIOError:
+            raise
+        except OSError as exc:
+            raise type(exc)(f"cannot write {str(path)!r} ({exc.strerror or exc}); choose a "
+                            "folder you can write to") from None
         self.path = path
-        self._seed = config.get("seed")
+        self._partial = path.with_name(path.name + ".partial")
+        self._overwrite = overwrite
         self._count = 0
         self._file = None
         self._datasets = {}
         self._layout = None
+        self._closed = False
 
     def append(self, network: Network, *, epoch: int, batches: int,
                metrics: dict[str, float] | None = None) -> int:
@@ -185,6 +236,9 @@ class SnapshotWriter:
             If the snapshot's widths, activations, biases or metric names differ from
             the first snapshot's.
         """
+        if self._closed:
+            raise ValueError(f"the writer of {str(self.path)!r} is closed; open a new "
+                             "SnapshotWriter to write another run")
         metrics = dict(metrics or {})
         layout = _layout(network, metrics)
         row = _row(network, epoch, batches, metrics)
@@ -203,12 +257,14 @@ class SnapshotWriter:
         self._sync()
         self._datasets[_COUNT][()] = index + 1
         self._sync()
+        if index == 0:
+            self._commit()
         self._count += 1
         return index
 
     def _create(self, row: dict[str, np.ndarray], layout: _Layout) -> None:
         """Create the file with one extendable dataset per row entry, then start SWMR mode."""
-        handle = _h5py().File(self.path, "w", libver=_LIBVER)
+        handle = _h5py().File(self._partial, "w", libver=_LIBVER)
         attrs = handle.attrs
         attrs["format"] = FORMAT
         attrs["schema_version"] = SCHEMA_VERSION
@@ -233,12 +289,25 @@ class SnapshotWriter:
         self._file.flush()
         os.fsync(self._file.id.get_vfd_handle())
 
+    def _commit(self) -> None:
+        """Give the file its name, now that it holds a snapshot."""
+        if not self._overwrite and self.path.exists():
+            self.close()
+            raise _exists_error(self.path)
+        os.replace(self._partial, self.path)
+        _sync_folder(self.path.parent)
+
     def close(self) -> None:
-        """Close the file (idempotent)."""
+        """Close the file, remove it if it never got its name, release the lock (idempotent)."""
         if self._file is not None:
             self._file.close()
             self._file = None
             self._datasets = {}
+        if not self._count:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._partial)
+        self._lock.release()
+        self._closed = True
 
     def __enter__(self) -> SnapshotWriter:
         return self
@@ -322,7 +391,7 @@ class _Contents:
     problems: list[str]
 
 
-@contextmanager
+@contextlib.contextmanager
 def _opened(path: Path):
     """A fastei run file open for reading, and its schema version; one-line errors."""
     view = _FileView(path)

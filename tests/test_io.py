@@ -1,6 +1,7 @@
 """HDF5 snapshot files: exact round trip, crash safety and one-line errors."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -239,8 +240,74 @@ def test_writer_errors(tmp_path):
     with SnapshotWriter(path, {"seed": 1}, overwrite=True) as writer:
         writer.append(_network(1, bias=False), epoch=5, batches=50)
     assert read_snapshot(path).epoch == 5
+    with pytest.raises(ValueError, match="the writer of .* is closed; open a new SnapshotWriter"):
+        writer.append(_network(1, bias=False), epoch=6, batches=60)
     with pytest.raises(TypeError, match="config must hold only JSON types"):
         SnapshotWriter(tmp_path / "other.h5", {"array": np.zeros(2)})
+    with pytest.raises(IsADirectoryError, match="is a folder; give a file name such as"):
+        SnapshotWriter(tmp_path, {})
+    with pytest.raises(OSError, match=r"cannot write .*run.h5/x.h5' \(.*\); choose a folder "
+                                      "you can write to") as excinfo:
+        SnapshotWriter(path / "x.h5", {})
+    _one_line(excinfo)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
+
+
+def test_seed_must_fit_in_64_bits(tmp_path):
+    path = tmp_path / "run.h5"
+    with pytest.raises(ValueError, match=f"seed {2**64} does not fit in 64 bits; use a seed "
+                                         f"from 0 to {2**64 - 1}"):
+        SnapshotWriter(path, {"seed": 2**64})
+    with pytest.raises(TypeError, match="the config's seed must be an integer or None, got 1.5"):
+        SnapshotWriter(path, {"seed": 1.5})
+    assert not list(tmp_path.iterdir())
+    for seed in (2**64 - 1, -(2**63)):
+        with SnapshotWriter(path, {"seed": seed}, overwrite=True) as writer:
+            writer.append(_network(0), epoch=0, batches=0)
+        with h5py.File(path, "r") as handle:
+            assert int(handle.attrs["seed"]) == seed
+        assert read_run(path).config["seed"] == seed
+
+
+def test_second_writer_is_refused(tmp_path):
+    path = tmp_path / "run.h5"
+    with SnapshotWriter(path, {}) as first:
+        assert (tmp_path / "run.h5.lock").read_text() == f"{os.getpid()}\n"
+        refused = (f"'{path}' is being written by process {os.getpid()} \\(it holds "
+                   f"'{path}.lock'\\); wait for that run to end or choose another file")
+        for overwrite in (False, True):
+            with pytest.raises(BlockingIOError, match=refused):
+                SnapshotWriter(path, {}, overwrite=overwrite)
+        first.append(_network(0), epoch=0, batches=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
+    with SnapshotWriter(path, {}, overwrite=True) as second:
+        second.append(_network(1), epoch=1, batches=1)
+    assert read_snapshot(path).epoch == 1
+
+
+def test_overwrite_replaces_the_file_at_the_first_snapshot(tmp_path):
+    path = _valid_file(tmp_path / "run.h5")
+    old = path.read_bytes()
+    SnapshotWriter(path, {"seed": 2}, overwrite=True).close()
+    assert path.read_bytes() == old
+    with SnapshotWriter(path, {"seed": 2}, overwrite=True) as writer:
+        assert path.read_bytes() == old
+        writer.append(_network(5), epoch=0, batches=0)
+        assert not (tmp_path / "run.h5.partial").exists()
+        assert read_run(path).config == {"seed": 2}
+        writer.append(_network(6), epoch=1, batches=1)
+    assert [s.epoch for s in read_run(path).snapshots] == [0, 1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
+
+
+def test_file_made_by_someone_else_meanwhile_is_kept(tmp_path):
+    path = tmp_path / "run.h5"
+    with SnapshotWriter(path, {}) as writer:
+        path.write_text("someone else's\n")
+        with pytest.raises(FileExistsError, match="already exists; choose another path"):
+            writer.append(_network(0), epoch=0, batches=0)
+    assert path.read_text() == "someone else's\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
 
 
 def test_file_cut_short_keeps_its_intact_snapshots(tmp_path):

@@ -19,9 +19,11 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import numbers
 import os
+import re
 import time
 import warnings
 from collections import namedtuple
@@ -243,20 +245,23 @@ class SnapshotWriter:
         layout = _layout(network, metrics)
         row = _row(network, epoch, batches, metrics)
         index = self._count
-        if self._file is None:
-            self._create(row, layout)
-        elif layout != self._layout:
+        if self._layout is not None and layout != self._layout:
             raise ValueError(
                 f"snapshot {index} does not fit {str(self.path)!r}: its {layout} differs from "
                 f"the first snapshot's {self._layout}; write a different network to a new file"
             )
-        for name, value in row.items():
-            dataset = self._datasets[name]
-            dataset.resize(index + 1, axis=0)
-            dataset[index] = value
-        self._sync()
-        self._datasets[_COUNT][()] = index + 1
-        self._sync()
+        try:
+            if self._file is None:
+                self._create(row, layout)
+            for name, value in row.items():
+                dataset = self._datasets[name]
+                dataset.resize(index + 1, axis=0)
+                dataset[index] = value
+            self._sync()
+            self._datasets[_COUNT][()] = index + 1
+            self._sync()
+        except (OSError, RuntimeError) as exc:
+            raise self._abandon(exc, index) from None
         if index == 0:
             self._commit()
         self._count += 1
@@ -264,7 +269,8 @@ class SnapshotWriter:
 
     def _create(self, row: dict[str, np.ndarray], layout: _Layout) -> None:
         """Create the file with one extendable dataset per row entry, then start SWMR mode."""
-        handle = _h5py().File(self._partial, "w", libver=_LIBVER)
+        self._file = handle = _h5py().File(self._partial, "w", libver=_LIBVER)
+        self._layout = layout
         attrs = handle.attrs
         attrs["format"] = FORMAT
         attrs["schema_version"] = SCHEMA_VERSION
@@ -282,12 +288,36 @@ class SnapshotWriter:
             self._datasets["metrics"].attrs["names"] = list(layout.metrics)
         self._datasets[_COUNT] = handle.create_dataset(_COUNT, data=np.int64(0))
         handle.swmr_mode = True
-        self._file, self._layout = handle, layout
 
     def _sync(self) -> None:
         """Flush HDF5's buffers (in SWMR order) and make the kernel write them to disk."""
         self._file.flush()
         os.fsync(self._file.id.get_vfd_handle())
+
+    def _abandon(self, exc: BaseException, index: int) -> OSError:
+        """Stop writing after a failed write, and the one-line error that says so.
+
+        HDF5 cannot close a file whose writes fail (the process crashes when it tries, at
+        the latest at exit), so the handles are kept open until the process ends and the
+        file stays as the failed write left it: like after a kill at that moment, readers
+        find every snapshot before ``index``.
+        """
+        for handle in (self._file, *self._datasets.values()):
+            if handle is not None:
+                ctypes.pythonapi.Py_IncRef(ctypes.py_object(handle))
+        self._file, self._datasets = None, {}
+        self.close()
+        code = getattr(exc, "errno", None)
+        found = re.search(r"errno = (\d+)", str(exc))
+        if code is None and found:
+            code = int(found.group(1))
+        kept = (f"the {index} snapshots before it are kept" if index
+                else "an existing file is as it was")
+        error = OSError(f"cannot write snapshot {index} to {str(self.path)!r} "
+                        f"({os.strerror(code) if code else _reason(exc)}); {kept}; make room "
+                        "(disk space, file-size limit) or write elsewhere")
+        error.errno = code
+        return error
 
     def _commit(self) -> None:
         """Give the file its name, now that it holds a snapshot."""

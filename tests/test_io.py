@@ -1,7 +1,10 @@
 """HDF5 snapshot files: exact round trip, crash safety and one-line errors."""
 
+import errno
 import json
 import os
+import resource
+import signal
 import subprocess
 import sys
 import textwrap
@@ -307,6 +310,33 @@ def test_file_made_by_someone_else_meanwhile_is_kept(tmp_path):
         with pytest.raises(FileExistsError, match="already exists; choose another path"):
             writer.append(_network(0), epoch=0, batches=0)
     assert path.read_text() == "someone else's\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
+
+
+def test_write_error_is_one_line_and_keeps_the_earlier_snapshots(tmp_path):
+    # A file-size limit makes the writes that grow the file fail with EFBIG, as a full disk
+    # fails them with ENOSPC; the process stays usable and the file keeps what was finished.
+    path = tmp_path / "run.h5"
+    with SnapshotWriter(path, {}) as writer:
+        for k in range(3):
+            writer.append(_network(k), epoch=k, batches=k)
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (path.stat().st_size, hard))
+        try:
+            with pytest.raises(OSError, match=r"^cannot write snapshot (\d+) to '.*run.h5' \(File "
+                                              r"too large\); the \1 snapshots before it are kept; "
+                                              r"make room") as excinfo:
+                for k in range(3, 100):
+                    writer.append(_network(k), epoch=k, batches=k)
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            signal.signal(signal.SIGXFSZ, handler)
+    assert excinfo.value.errno == errno.EFBIG
+    _one_line(excinfo)
+    kept = int(str(excinfo.value).split()[3])
+    assert kept >= 3
+    assert [s.epoch for s in read_run(path).snapshots] == list(range(kept))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]
 
 

@@ -137,6 +137,14 @@ def _seed_attribute(seed):
     return np.uint64(seed) if seed >= 2**63 else np.int64(seed)
 
 
+def _fixed(text):
+    """Text (or a sequence of texts) as fixed-length strings: HDF5 keeps those in the
+    object header, under its checksum, and variable-length ones in a heap without one."""
+    if isinstance(text, str):
+        return np.bytes_(text.encode())
+    return np.array([item.encode() for item in text])
+
+
 def _sync_folder(folder: Path) -> None:
     """Make a rename in ``folder`` survive a power loss."""
     fd = os.open(folder, os.O_RDONLY)
@@ -274,8 +282,8 @@ class SnapshotWriter:
         attrs = handle.attrs
         attrs["format"] = FORMAT
         attrs["schema_version"] = SCHEMA_VERSION
-        attrs["fastei_version"] = __version__
-        attrs["config"] = self._config_json
+        attrs["fastei_version"] = _fixed(__version__)
+        attrs["config"] = _fixed(self._config_json)
         if self._seed is not None:
             attrs["seed"] = self._seed
         for name, value in row.items():
@@ -283,9 +291,9 @@ class SnapshotWriter:
                 name, shape=(0, *value.shape), maxshape=(None, *value.shape),
                 chunks=(1, *value.shape), dtype=value.dtype, fletcher32=True)
         for k, activation in enumerate(layout.activations):
-            handle[f"layer_{k}"].attrs["activation"] = activation
+            handle[f"layer_{k}"].attrs["activation"] = _fixed(activation)
         if "metrics" in row:
-            self._datasets["metrics"].attrs["names"] = list(layout.metrics)
+            self._datasets["metrics"].attrs["names"] = _fixed(layout.metrics)
         self._datasets[_COUNT] = handle.create_dataset(_COUNT, data=np.int64(0))
         handle.swmr_mode = True
 
@@ -352,7 +360,7 @@ _DAMAGE = (OSError, KeyError, RuntimeError, ValueError, TypeError)
 # A reader racing the writer can catch a block of metadata while it is being rewritten;
 # damage that is still there on the last of these reads is real.
 _READ_ATTEMPTS = 3
-_RETRY_SECONDS = 0.02
+_RETRY_SECONDS = 0.01
 
 
 class _Damaged(ValueError):
@@ -423,58 +431,64 @@ class _Contents:
 
 @contextlib.contextmanager
 def _opened(path: Path):
-    """A fastei run file open for reading, and its schema version; one-line errors."""
+    """A fastei run file open for reading, and its schema version.
+
+    Every failure to read what all snapshots need becomes a one-line error: ``_Damaged``
+    when HDF5 cannot read a part, ValueError when the file is not a fastei run file.
+    """
+    where = repr(str(path))
     view = _FileView(path)
     try:
         try:
             handle = _h5py().File(view, "r")
         except _DAMAGE as exc:
-            raise _Damaged(f"{str(path)!r} is not a readable HDF5 file ({_reason(exc)}); "
-                             "give a file written by fastei") from None
+            raise _Damaged(f"{where} is not a readable HDF5 file ({_reason(exc)}); give a "
+                           "file written by fastei") from None
         with handle:
             try:
-                fmt = handle.attrs.get("format")
+                fmt = _text(handle.attrs.get("format"))
                 version = int(handle.attrs.get("schema_version", -1))
             except _DAMAGE as exc:
-                raise _Damaged(f"{str(path)!r} has unreadable root attributes "
-                                 f"({_reason(exc)}); the file is damaged") from None
+                raise _Damaged(f"{where} has unreadable root attributes ({_reason(exc)}); the "
+                               "file is damaged") from None
             if fmt != FORMAT:
                 raise ValueError(
-                    f"{str(path)!r} is an HDF5 file but not a fastei snapshot file (its "
-                    f"'format' attribute is not {FORMAT!r}); see docs/FORMAT.md for the layout"
+                    f"{where} is an HDF5 file but not a fastei snapshot file (its 'format' "
+                    f"attribute is not {FORMAT!r}); see docs/FORMAT.md for the layout"
                 )
             if not 1 <= version <= SCHEMA_VERSION:
                 raise ValueError(
-                    f"{str(path)!r} has schema_version {version}; this fastei ({__version__}) "
-                    f"reads versions 1 to {SCHEMA_VERSION}, upgrade fastei to read it"
+                    f"{where} has schema_version {version}; this fastei ({__version__}) reads "
+                    f"versions 1 to {SCHEMA_VERSION}, upgrade fastei to read it"
                 )
-            yield handle, version
+            try:
+                yield handle, version
+            except _Damaged:
+                raise
+            except _DAMAGE as exc:
+                raise _Damaged(f"{where} is damaged ({_reason(exc)}); write the run again or "
+                               "see docs/FORMAT.md for the layout") from None
     finally:
         view.close()
 
 
-def _required(handle, name: str, where: str):
-    """``handle[name]``, or a ValueError saying the file lacks it."""
-    try:
-        return handle[name]
-    except _DAMAGE as exc:
-        kind = "group" if name.startswith(("layer_", _V1_GROUP)) else "dataset"
-        raise _Damaged(f"{where} has no {name!r} {kind} ({_reason(exc)}); "
-                         "the file is damaged") from None
+def _text(value) -> str:
+    """A string attribute: fastei's fixed-length ones read as bytes, others as str."""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _v1_snapshot(group, where: str) -> Snapshot:
+def _v1_snapshot(group) -> Snapshot:
     layers = []
     k = 0
     while f"layer_{k}" in group:
         layer = group[f"layer_{k}"]
         if "weights" not in layer:
-            raise ValueError(f"{where}/layer_{k} has no 'weights' dataset; the file is damaged")
+            raise ValueError(f"layer_{k} has no 'weights' dataset; the file is damaged")
         bias = layer["bias"][()] if "bias" in layer else None
-        layers.append(Dense(layer["weights"][()], bias, str(layer.attrs["activation"])))
+        layers.append(Dense(layer["weights"][()], bias, _text(layer.attrs["activation"])))
         k += 1
     if not layers:
-        raise ValueError(f"{where} has no 'layer_0' group; the file is damaged")
+        raise ValueError("has no 'layer_0' group; the file is damaged")
     metrics = {}
     if "metrics" in group:
         metrics = {name: float(value) for name, value in group["metrics"].attrs.items()}
@@ -483,53 +497,57 @@ def _v1_snapshot(group, where: str) -> Snapshot:
                     Network(layers), metrics)
 
 
-def _v1_contents(handle, where: str, contents: _Contents) -> None:
+def _v1_contents(handle, contents: _Contents) -> None:
     """Schema 1: every group of ``snapshots/`` whose ``complete`` attribute is true."""
-    group = _required(handle, _V1_GROUP, where)
-    try:
-        names = sorted(group)
-    except _DAMAGE as exc:
-        raise _Damaged(f"{where} has an unreadable {_V1_GROUP!r} index ({_reason(exc)}); "
-                         "the file is damaged") from None
-    for name in names:
+    group = handle[_V1_GROUP]
+    for name in sorted(group):
         try:
             snapshot_group = group[name]
             if not snapshot_group.attrs.get("complete", False):
                 continue
-            contents.snapshots.append(_v1_snapshot(snapshot_group, f"{_V1_GROUP}/{name}"))
+            contents.snapshots.append(_v1_snapshot(snapshot_group))
         except _DAMAGE as exc:
             contents.problems.append(f"{_V1_GROUP}/{name}: {_reason(exc)}")
         contents.expected += 1
 
 
-def _v2_columns(handle, where: str) -> dict:
-    """The datasets of a schema-2 file by row name (see ``_row``), with the activations."""
-    columns = {name: _required(handle, name, where) for name in ("epoch", "batches")}
+def _v2_columns(handle, where: str) -> tuple[dict, list[str], list[str]]:
+    """The datasets of a schema-2 file by row name (see ``_row``), the activations and the
+    metric names."""
+    columns = {"epoch": handle["epoch"], "batches": handle["batches"]}
+    names = []
     if "metrics" in handle:
         columns["metrics"] = handle["metrics"]
-    k = 0
-    while f"layer_{k}" in handle:
+        names = [_text(name) for name in columns["metrics"].attrs["names"]]
+    activations = []
+    while f"layer_{len(activations)}" in handle:
+        k = len(activations)
         group = handle[f"layer_{k}"]
-        columns[f"layer_{k}/weights"] = _required(group, "weights", f"{where} layer_{k}")
+        columns[f"layer_{k}/weights"] = group["weights"]
         if "bias" in group:
             columns[f"layer_{k}/bias"] = group["bias"]
-        k += 1
-    if not k:
+        activations.append(_text(group.attrs["activation"]))
+    if not activations:
         raise _Damaged(f"{where} has no 'layer_0' group; the file is damaged")
-    return columns
+    return columns, activations, names
 
 
-def _v2_count(handle, columns: dict, problems: list[str]) -> tuple[int, int]:
-    """Snapshots the file says are complete, and how many of those all datasets hold."""
+def _v2_stop(handle, columns: dict, problems: list[str]) -> int:
+    """How many rows hold complete snapshots.
+
+    The datasets were opened before ``count`` is read here, so ``count`` is at least the
+    rows they held less the one in flight, unless it is damaged (``count`` has no checksum).
+    """
     written = min(len(column) for column in columns.values())
     try:
         count = int(handle[_COUNT][()])
     except _DAMAGE as exc:
         problems.append(f"{_COUNT}: {_reason(exc)}")
-        return written, written
-    if count > written:
+        return max(written - 1, 0)
+    if count < written - 1:
         problems.append(f"{_COUNT} is {count} but the datasets hold {written} rows")
-    return count, min(count, written)
+        return written - 1
+    return min(count, written)
 
 
 def _rows(column, stop: int, problems: list[str]) -> list:
@@ -548,19 +566,10 @@ def _rows(column, stop: int, problems: list[str]) -> list:
     return rows
 
 
-def _v2_contents(handle, where: str, contents: _Contents) -> None:
-    """Schema 2: rows ``0..count-1`` of the per-quantity datasets."""
-    columns = _v2_columns(handle, where)
-    problems = contents.problems
-    try:
-        activations = [str(handle[f"layer_{k}"].attrs["activation"])
-                       for k in range(sum(name.endswith("/weights") for name in columns))]
-        names = [str(n) for n in columns["metrics"].attrs["names"]] if "metrics" in columns \
-            else []
-    except _DAMAGE as exc:
-        raise _Damaged(f"{where} has unreadable layer or metric attributes "
-                         f"({_reason(exc)}); the file is damaged") from None
-    contents.expected, stop = _v2_count(handle, columns, problems)
+def _v2_snapshots(handle, where: str, contents: _Contents) -> None:
+    """Schema 2: rows ``0..contents.expected - 1`` of the per-quantity datasets."""
+    columns, activations, names = _v2_columns(handle, where)
+    stop, problems = contents.expected, contents.problems
     rows = {name: _rows(column, stop, problems) for name, column in columns.items()}
     for i in range(stop):
         row = {name: values[i] for name, values in rows.items()}
@@ -578,21 +587,20 @@ def _v2_contents(handle, where: str, contents: _Contents) -> None:
 
 def _read_contents(path: Path, *, data: bool = True) -> _Contents:
     """One read of a run file: header, and every intact snapshot unless ``data`` is False."""
+    where = repr(str(path))
     with _opened(path) as (handle, version):
-        where = repr(str(path))
-        try:
-            contents = _Contents(json.loads(handle.attrs["config"]),
-                                 str(handle.attrs["fastei_version"]), [], 0, [])
-        except _DAMAGE as exc:
-            raise _Damaged(f"{where} has no readable 'config' and 'fastei_version' "
-                             f"attributes ({_reason(exc)}); the file is damaged") from None
+        contents = _Contents(json.loads(_text(handle.attrs["config"])),
+                             _text(handle.attrs["fastei_version"]), [], 0, [])
         if version == 1:
-            _v1_contents(handle, where, contents)
-        elif data:
-            _v2_contents(handle, where, contents)
-        else:
-            contents.expected, _ = _v2_count(handle, _v2_columns(handle, where), [])
-        return contents
+            _v1_contents(handle, contents)
+            return contents
+        contents.expected = _v2_stop(handle, _v2_columns(handle, where)[0], contents.problems)
+    if data:
+        # HDF5 reads where the file ends from its superblock when it opens the file; rows
+        # counted after that may lie beyond, so they are read through a second opening.
+        with _opened(path) as (handle, _):
+            _v2_snapshots(handle, where, contents)
+    return contents
 
 
 def _load(path, *, data: bool = True) -> _Contents:

@@ -206,10 +206,12 @@ def _valid_file(path):
 
 @pytest.mark.parametrize(("version", "damage", "match"), [
     (2, lambda f: f.attrs.__setitem__("schema_version", 99), "has schema_version 99"),
-    (1, lambda f: f.__delitem__("snapshots"), "has no 'snapshots' group"),
+    (1, lambda f: f.__delitem__("snapshots"), "is damaged .*object 'snapshots' doesn't exist"),
+    (2, lambda f: f.__delitem__("epoch"), "is damaged .*object 'epoch' doesn't exist"),
+    (2, lambda f: f.__delitem__("layer_0"), "has no 'layer_0' group"),
     (1, lambda f: f.__delitem__("snapshots/000000/layer_0"), "has no 'layer_0' group"),
     (1, lambda f: f.__delitem__("snapshots/000000/layer_1/weights"),
-     "snapshots/000000/layer_1 has no 'weights' dataset"),
+     "no intact snapshot \\(snapshots/000000: layer_1 has no 'weights' dataset"),
 ])
 def test_damaged_files_give_one_line_errors(tmp_path, version, damage, match):
     path = tmp_path / "run.h5"

@@ -398,11 +398,12 @@ class _FileView:
         view = memoryview(buffer).cast("B")
         done = 0
         while done < len(view):
-            got = os.preadv(self._fd, [view[done:]], self._position + done)
-            if got == 0:
+            data = os.pread(self._fd, len(view) - done, self._position + done)
+            if not data:
                 view[done:] = bytes(len(view) - done)
                 break
-            done += got
+            view[done:done + len(data)] = data
+            done += len(data)
         self._position += len(view)
         return len(view)
 

@@ -206,6 +206,8 @@ def _valid_file(path):
 
 @pytest.mark.parametrize(("version", "damage", "match"), [
     (2, lambda f: f.attrs.__setitem__("schema_version", 99), "has schema_version 99"),
+    (2, lambda f: f.attrs.__setitem__("schema_version", "two"),
+     "has unreadable root attributes \\(invalid literal for int"),
     (1, lambda f: f.__delitem__("snapshots"), "is damaged .*object 'snapshots' doesn't exist"),
     (2, lambda f: f.__delitem__("epoch"), "is damaged .*object 'epoch' doesn't exist"),
     (2, lambda f: f.__delitem__("layer_0"), "has no 'layer_0' group"),
@@ -224,6 +226,23 @@ def test_damaged_files_give_one_line_errors(tmp_path, version, damage, match):
     with pytest.raises(ValueError, match=match) as excinfo:
         read_run(path)
     _one_line(excinfo)
+
+
+@pytest.mark.parametrize(("damage", "problem"), [
+    (lambda f: f["count"].__setitem__((), 0), "count is 0 but the datasets hold 3 rows"),
+    (lambda f: f.__delitem__("count"), "count: Unable to synchronously open object"),
+])
+def test_damaged_count_keeps_the_rows_that_were_surely_complete(tmp_path, damage, problem):
+    # The last row may be the one in flight, so only the rows before it are certain.
+    path = tmp_path / "run.h5"
+    with SnapshotWriter(path, {}) as writer:
+        for k in range(3):
+            writer.append(_network(k), epoch=k, batches=k)
+    with h5py.File(path, "a") as f:
+        damage(f)
+    with pytest.warns(RuntimeWarning, match=f"recovered 2 of 2 snapshots; first problem: "
+                                            f"{problem}"):
+        assert [s.epoch for s in read_run(path).snapshots] == [0, 1]
 
 
 def test_snapshot_index_out_of_range(tmp_path):

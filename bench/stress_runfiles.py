@@ -59,7 +59,7 @@ def read(path: Path, expected: int, note: str = "") -> Outcome:
         warnings.simplefilter("always")
         try:
             outcome.snapshots = read_run(path).snapshots
-        except Exception as exc:  # noqa: BLE001 - every exception is an outcome to report
+        except Exception as exc:  # every exception is an outcome to report
             outcome.error = exc
     outcome.warnings = tuple(str(w.message) for w in caught)
     return outcome
@@ -178,32 +178,30 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
-    problems = []
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         start = time.perf_counter()
         kills = kill_runs(folder, args.kills, args.parallel, rng)
-        problems += check_kills(kills)
-        opened = sum(o.error is None for o in kills)
-        print(f"SIGKILL: {opened} of {len(kills)} files opened; "
+        kill_problems = check_kills(kills)
+        print(f"SIGKILL: {sum(o.error is None for o in kills)} of {len(kills)} files opened; "
               f"{sum(len(o.snapshots) for o in kills)} snapshots recovered, "
               f"{sum(o.expected for o in kills)} counted by a reader just before the kills; "
-              f"{len(kills) - len(problems)} files passed every check "
+              f"{len(kills) - len(kill_problems)} files passed every check "
               f"({time.perf_counter() - start:.0f} s)")
         original = folder / "finished.h5"
         subprocess.run([*TRAIN, "--seed", "0", "--epochs", "100", "-o", str(original)],
                        check=True)
         corrupted = corrupt_copies(original, folder, args.corruptions, rng)
-        found = check_corruptions(corrupted, read_run(original).snapshots)
-        problems += found
-        whole = sum(o.error is None and not o.warnings for o in corrupted)
-        partial = sum(o.error is None and bool(o.warnings) for o in corrupted)
-        print(f"corruption: {len(corrupted)} copies of a {corrupted[0].expected}-snapshot file: "
-              f"{whole} opened with every snapshot, {partial} with "
-              f"{sum(len(o.snapshots) for o in corrupted if o.warnings)} of "
-              f"{partial * corrupted[0].expected} snapshots and one warning, "
+        corruption_problems = check_corruptions(corrupted, read_run(original).snapshots)
+        n = corrupted[0].expected
+        damaged = [o for o in corrupted if o.error is None and o.warnings]
+        print(f"corruption: {len(corrupted)} copies of a {n}-snapshot file: "
+              f"{sum(o.error is None and not o.warnings for o in corrupted)} opened with every "
+              f"snapshot, {len(damaged)} with {sum(len(o.snapshots) for o in damaged)} of "
+              f"{len(damaged) * n} snapshots and one warning, "
               f"{sum(o.error is not None for o in corrupted)} refused with one ValueError line; "
-              f"{len(corrupted) - len(found)} passed every check")
+              f"{len(corrupted) - len(corruption_problems)} passed every check")
+    problems = kill_problems + corruption_problems
     for problem in problems:
         print("FAILED", problem)
     return 1 if problems else 0

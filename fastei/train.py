@@ -329,9 +329,10 @@ def train(config: TrainConfig, *, output=None, overwrite: bool = False,
     config : TrainConfig
         What to train and how (see :func:`preset` for the paper's settings).
     output : str or Path, optional
-        HDF5 file to write the run to, flushed after every snapshot.
+        HDF5 file to write the run to; every snapshot is on disk before training goes on
+        (see :class:`fastei.io.SnapshotWriter`).
     overwrite : bool, default False
-        Replace an existing ``output``.
+        Replace an existing ``output`` (once the first snapshot is written).
     progress : callable, optional
         Called after every epoch as ``progress(epochs_done, snapshot_or_None)``.
 
@@ -345,9 +346,14 @@ def train(config: TrainConfig, *, output=None, overwrite: bool = False,
     Raises
     ------
     ValueError
-        If the widths do not fit the data.
+        If the widths do not fit the data, or the seed does not fit in 64 bits.
     FileExistsError
         If ``output`` exists and ``overwrite`` is False.
+    BlockingIOError
+        If another process is writing ``output``.
+    OSError
+        If ``output`` cannot be written (read-only folder, full disk); the snapshots
+        written before stay readable.
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(

@@ -58,6 +58,22 @@ def test_input_errors_are_one_line(tmp_path, capsys):
     assert "do not fit the iris data" in capsys.readouterr().err
 
 
+def test_failed_overwrite_leaves_the_old_file_byte_identical(tmp_path, capsys):
+    path = tmp_path / "keep.h5"
+    assert main(["train", "--seed", "5", "-o", str(path), "-q", *SHORT]) == 0
+    old = path.read_bytes()
+    for bad, message in ((["--seed", str(2**64)], f"seed {2**64} does not fit in 64 bits"),
+                         (["--lr", "-1"], "learning_rate must be a positive finite number")):
+        assert main(["train", "-o", str(path), "--overwrite", "-q", *SHORT, *bad]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("fastei train: error: ") and message in err
+        assert err.count("\n") == 1
+        assert path.read_bytes() == old
+    assert main(["train", "--seed", "6", "-o", str(path), "--overwrite", "-q", *SHORT]) == 0
+    assert read_run(path).config["seed"] == 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.h5"]
+
+
 def test_bad_widths_syntax_is_an_argparse_error(capsys):
     with pytest.raises(SystemExit) as excinfo:
         main(["train", "-o", "x.h5", "--widths", "4-x-3"])

@@ -182,7 +182,7 @@ def get_activation(activation: str | Activation) -> Activation:
 
 def available_activations() -> list[str]:
     """Names of the registered activations."""
-    return sorted(activation.name for activation in _REGISTRY.values())
+    return sorted((activation.name for activation in _REGISTRY.values()), key=str.lower)
 
 
 for _builtin in (

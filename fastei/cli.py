@@ -325,7 +325,8 @@ def main(argv=None) -> int:
         return _INTERRUPTED
     except (ValueError, TypeError, OSError, MemoryError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
-        hint = _OS_HINTS.get(getattr(exc, "errno", None), "")
+        # the system's own words ("[Errno 28] No space left ...") get a hint; ours carry one
+        hint = _OS_HINTS.get(exc.errno, "") if message.startswith("[Errno") else ""
         print(f"fastei {args.command}: error: {message}{hint}", file=sys.stderr)
         return 2
 

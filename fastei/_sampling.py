@@ -24,6 +24,7 @@ PLANNED_LOAD = 0.6   # tables are sized for this fill of the expected states
 SMALL_COUNT = 4096   # counts up to this are tallied in a dense histogram
 SCAN_FACTOR = 8      # a pass scans up to this many chunks' rows to select one chunk's
 DENSE_STATE_BITS = 20  # output keys this narrow are counted in a dense array, not a table
+PREFETCH_DISTANCE = 16  # rows ahead whose home slot is prefetched while inserting
 
 
 @dataclass(frozen=True)
@@ -374,12 +375,13 @@ class JointCounter:
             cells, joint_table = tables
             K.count_joint_states(x_keys, x_hashes, y_keys, y_hashes, x_mask, cells.records,
                                  cells.fill, cells.limit, joint_table.records,
-                                 joint_table.fill, joint_table.limit, resume)
+                                 joint_table.fill, joint_table.limit, resume,
+                                 PREFETCH_DISTANCE)
 
         def count_outputs(tables, resume):
             (outputs,) = tables
             K.count_states(y_keys, y_hashes, y_mask, outputs.records, outputs.fill,
-                           outputs.limit, resume)
+                           outputs.limit, resume, PREFETCH_DISTANCE)
 
         self._insert(self._cells, n, count_cells, "inputs")
         if self._output_counts is not None:

@@ -7,7 +7,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import fastei
-from fastei import _kernels, _rng
+from fastei import _kernels, _rng, _sampling
 from fastei._sampling import CHUNK_ROWS, JointCounter, key_layout
 from fastei.estimators import _span_setup
 
@@ -243,3 +243,26 @@ def test_entropies_from_tallies_match_reference():
     for tally, states in ((counts.x, xb), (counts.y, yb), (counts.xy, np.hstack([xb, yb]))):
         assert_allclose(math.log2(n) - tally.c_log2_c() / n, ref.entropy_of_rows(states),
                         rtol=1e-12)
+
+
+@pytest.mark.parametrize("ahead", [0, 1, 16, 10**6])
+def test_prefetch_distance_changes_no_count(ahead, monkeypatch):
+    # The prefetch is a hint: any distance gives the reference counts, in the same slots.
+    keys = np.random.default_rng(ahead % 7).integers(0, 50, size=(5000, 1)).astype(np.uint64)
+    hashes = np.array([_kernels.state_hash(k, np.uint64(0)) for k in keys[:, 0]], np.uint64)
+    table = np.zeros((2, 128, 2), np.uint64)
+    fill, resume = np.zeros(2, np.int64), np.zeros(2, np.int64)
+    _kernels.count_states(keys, hashes, np.ones(5000, np.bool_), table, fill, 96, resume, ahead)
+    assert (resume == 5000).all()
+    used = table.reshape(-1, 2)[table.reshape(-1, 2)[:, 0] > 0]
+    values, counts = np.unique(keys[:, 0], return_counts=True)
+    assert_array_equal(used[np.argsort(used[:, 1]), 0], counts)
+    assert_array_equal(np.sort(used[:, 1]), values)
+    # the joint kernel, through the counter, against the reference stream
+    monkeypatch.setattr(_sampling, "PREFETCH_DISTANCE", ahead)
+    weights = [np.random.default_rng(2).uniform(-3, 3, size=(3, 4))]
+    counts = _joint_counts(weights, 20_000, in_bins=4)
+    key = _rng.stream_key(0, _rng.JOINT_STREAM)
+    xb, yb, _ = ref.joint_stream(_layers(weights), key, 20_000, (0, 1), (0, 1), 4, 8)
+    expected = np.bincount(ref.state_counts(np.hstack([xb, yb])))
+    assert_array_equal(_multiplicities(counts.xy), expected)

@@ -154,20 +154,21 @@ def dense_forward(h, weights, bias, code, block, out):
 
 @serial_kernel
 def _exp_of_negated(z, powers):
-    """``z[r] = exp(-z[r])`` in place (see the constants in :mod:`fastei._jit`);
-    ``powers`` (2, len(z)) int64 is scratch."""
+    """``z[r] = exp(-z[r])`` in place (see the constants in :mod:`fastei._jit`); NaN
+    stays NaN. ``powers`` (2, len(z)) int64 is scratch."""
     taylor = EXP_TAYLOR
     scale = powers.view(np.float64)
     for r in range(z.shape[0]):
         x = -z[r]
-        x = x if x > -746.0 else -746.0  # exp underflows to 0 below, overflows above
-        x = x if x < 710.0 else 710.0
+        nan = x != x
+        x = x if x > -746.0 else -746.0  # exp underflows to 0 below, overflows above;
+        x = x if x < 710.0 else 710.0    # NaN is clamped too, and restored below
         k = np.floor(x * LOG2E + 0.5)
         t = (x - k * LN2_HI) - k * LN2_LO
         p = taylor[-1]
         for i in range(len(taylor) - 2, -1, -1):  # Horner; unrolled by the compiler
             p = p * t + taylor[i]
-        z[r] = p
+        z[r] = np.nan if nan else p
         # 2**k as two normal doubles 2**(k // 2) and 2**(k - k // 2), built from bits
         half = np.int64(k) >> 1
         powers[0, r] = (half + 1023) << 52
@@ -181,25 +182,30 @@ def bin_values(values, lo, hi, n_bins, drop, out):
     """Bin every value: ``clip(floor((v - lo) / (hi - lo) * n_bins), 0, n_bins - 1)``.
 
     A value outside ``[lo, hi]`` is clipped into the edge bin, or marked ``-1`` when
-    ``drop``. Parameters: values (k, n) float64; out (k, n) int16. Returns the number of
-    values outside the range.
+    ``drop``. NaN goes to bin 0 and is counted apart (the caller must not use the bins
+    then). Parameters: values (k, n) float64; out (k, n) int16. Returns the number of
+    values outside the range and the number of NaN values.
     """
     n_outside = 0
+    n_nan = 0
     width = hi - lo
     scale, by_scale = _bin_scale(width, n_bins)
     for c in prange(values.shape[0]):
         row = values[c]
         bins = out[c]
         outside = 0
+        nan = 0
         for r in range(row.shape[0]):
             v = row[r]
             bins[r] = _bin_of(v, lo, width, n_bins, scale, by_scale)
-            if v < lo or v > hi:
-                outside += 1
-                if drop:
-                    bins[r] = -1
+            beyond = v < lo or v > hi
+            outside += beyond
+            nan += v != v
+            if drop and beyond:
+                bins[r] = -1
         n_outside += outside
-    return n_outside
+        n_nan += nan
+    return n_outside, n_nan
 
 
 @serial_kernel

@@ -49,6 +49,15 @@ class Span:
     in_bins: int
     out_bins: int
     drop: bool
+    first_layer: int = 0   # index of the span's first layer in the network, for messages
+
+    @property
+    def name(self) -> str:
+        """The span's layers, as messages name them ("layer 2", "layers 0 to 3")."""
+        last = self.first_layer + len(self.layers) - 1
+        if last == self.first_layer:
+            return f"layer {last}"
+        return f"layers {self.first_layer} to {last}"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Outputs ``(n_out, n)`` of the span for node-major inputs ``x`` of shape ``(n_in, n)``."""
@@ -71,9 +80,46 @@ class Span:
         return x, bins
 
     def bin_outputs(self, y: np.ndarray) -> tuple[np.ndarray, int]:
+        """Bins of the outputs ``y`` and the number of values outside ``out_range``.
+
+        Raises
+        ------
+        ValueError
+            If an output is NaN.
+        """
         bins = np.empty(y.shape, dtype=np.int16)
-        outside = K.bin_values(y, *self.out_range, self.out_bins, self.drop, bins)
+        outside, nan = K.bin_values(y, *self.out_range, self.out_bins, self.drop, bins)
+        if nan:
+            raise ValueError(
+                f"{self.name} gave {nan} NaN outputs: a pre-activation overflowed float64 "
+                "(inf - inf), so some weights are too large; rescale them"
+            )
         return bins, int(outside)
+
+
+def check_preactivation_bounds(span: Span) -> None:
+    """Raise if a pre-activation of the span's first layer can overflow float64.
+
+    Output ``i`` is bounded by ``sum_j |w_ij| * max(|lo|, |hi|) + |b_i|`` over the
+    intervention range ``(lo, hi)``; when that bound is finite no sum of the layer
+    overflows. A cheap check before sampling; NaN outputs are caught while binning too.
+
+    Raises
+    ------
+    ValueError
+        If the bound of an output is not finite.
+    """
+    layer = span.layers[0]
+    reach = max(abs(v) for v in span.in_range)
+    with np.errstate(over="ignore", invalid="ignore"):
+        bound = np.abs(layer.weights).sum(axis=1) * reach + np.abs(layer.bias)
+    overflowing = np.flatnonzero(~np.isfinite(bound))
+    if overflowing.size:
+        raise ValueError(
+            f"layer {span.first_layer}: the pre-activation of output {overflowing[0]} can "
+            f"overflow float64 (sum |w| * {reach:g} + |b| is not finite), so its weights are "
+            "too large; rescale them or narrow in_range"
+        )
 
 
 class CountSum:

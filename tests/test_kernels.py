@@ -85,9 +85,32 @@ def test_binning_counts_and_overflow_match_reference():
     values = np.array([[-0.5, 0.0, 0.124, 0.125, 0.5, 0.999, 1.0, 1.7]])
     for drop in (False, True):
         out = np.empty(values.shape, np.int16)
-        outside = _kernels.bin_values(values, 0.0, 1.0, 8, drop, out)
+        outside, nan = _kernels.bin_values(values, 0.0, 1.0, 8, drop, out)
         assert_array_equal(out, ref.bins_of(values, 0.0, 1.0, 8, drop))
-        assert outside == 2
+        assert (outside, nan) == (2, 0)
+
+
+def test_binning_counts_nan_apart():
+    values = np.array([[0.3, np.nan, 1.5], [np.nan, np.nan, -0.2]])
+    finite = ~np.isnan(values)
+    for drop in (False, True):
+        out = np.empty(values.shape, np.int16)
+        assert _kernels.bin_values(values, 0.0, 1.0, 8, drop, out) == (2, 3)
+        assert_array_equal(out[finite], ref.bins_of(values[finite], 0.0, 1.0, 8, drop))
+        assert_array_equal(out[~finite], 0)
+
+
+@pytest.mark.parametrize("code, func", [(0, lambda z: z), (1, _sigmoid), (2, np.tanh),
+                                        (3, lambda z: np.maximum(z, 0.0))])
+def test_layer_kernel_keeps_nan(code, func):
+    # inf - inf in the sum gives NaN, and no activation may turn it into a number
+    h = np.array([[np.inf, 1.0, -np.inf], [np.inf, np.nan, -np.inf]])
+    out = np.empty((1, 3))
+    _kernels.dense_forward(h, np.array([[1.0, -1.0]]), np.zeros(1), code, 2, out)
+    with np.errstate(invalid="ignore"):
+        expected = ref.forward([(np.array([[1.0, -1.0]]), np.zeros(1), func)], h.T)
+    assert np.isnan(expected).all()
+    assert np.isnan(out).all()
 
 
 @pytest.mark.parametrize("lo, hi, n_bins", [(0.0, 1.0, 8), (-1.0, 1.0, 30), (-3.0, 5.0, 7),
@@ -99,9 +122,9 @@ def test_binning_matches_reference_at_and_near_every_edge(lo, hi, n_bins):
     values = np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf),
                              np.random.default_rng(n_bins).uniform(lo - 1, hi + 1, 5000)])
     out = np.empty((1, values.size), np.int16)
-    outside = _kernels.bin_values(values[None], lo, hi, n_bins, False, out)
+    outside, nan = _kernels.bin_values(values[None], lo, hi, n_bins, False, out)
     assert_array_equal(out[0], ref.bins_of(values, lo, hi, n_bins))
-    assert outside == np.count_nonzero((values < lo) | (values > hi))
+    assert (outside, nan) == (np.count_nonzero((values < lo) | (values > hi)), 0)
 
 
 @pytest.mark.parametrize("n_bins, n_prefix, passes, lo, hi", [

@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from ._kernels import information_from_cdf
+from .activations import apply_checked
 
 __all__ = [
     "sensitivity_matrix_exact",
@@ -59,7 +60,8 @@ def _preactivation_levels(activation, out_range, out_bins, overflow) -> np.ndarr
     # f(z) <= hi  <=>  f(z) < nextafter(hi): the upper edge of a kept value is inclusive.
     edges[-1] = np.nextafter(hi, math.inf)
     with np.errstate(divide="ignore", invalid="ignore"):  # inverses return +-inf off the image
-        levels = np.array(activation.inverse(edges), dtype=np.float64)
+        levels = apply_checked(activation.inverse, edges, activation.name,
+                               "inverse of activation")
     if overflow == "clip":
         levels[0], levels[-1] = -math.inf, math.inf
     return levels

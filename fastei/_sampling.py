@@ -16,6 +16,7 @@ import numba
 import numpy as np
 
 from . import _kernels as K
+from .activations import apply_checked, name_of
 
 CHUNK_ROWS = 1 << 16
 BLOCK_ROWS = 512     # rows per parallel task in the node-major kernels
@@ -35,6 +36,11 @@ class PreparedLayer:
     bias: np.ndarray       # (n_out,), zeros when the layer has none
     code: int              # kernel activation code; -1: apply ``func`` in NumPy
     func: object           # the activation's NumPy function, for user activations
+    name: str = ""         # the activation's name, for messages (default: looked up)
+
+    def __post_init__(self):
+        if not self.name:
+            object.__setattr__(self, "name", name_of(self.func))
 
 
 @dataclass(frozen=True)
@@ -60,13 +66,20 @@ class Span:
         return f"layers {self.first_layer} to {last}"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Outputs ``(n_out, n)`` of the span for node-major inputs ``x`` of shape ``(n_in, n)``."""
+        """Outputs ``(n_out, n)`` of the span for node-major inputs ``x`` of shape ``(n_in, n)``.
+
+        Raises
+        ------
+        ValueError
+            If a user activation returns a wrong array (see
+            :func:`fastei.activations.apply_checked`).
+        """
         h = x
         for layer in self.layers:
             out = np.empty((layer.weights.shape[0], h.shape[1]))
             K.dense_forward(h, layer.weights, layer.bias, layer.code, BLOCK_ROWS, out)
             if layer.code < 0:
-                out = np.ascontiguousarray(layer.func(out), dtype=np.float64)
+                out = apply_checked(layer.func, out, layer.name)
             h = out
         return h
 
@@ -91,8 +104,8 @@ class Span:
         outside, nan = K.bin_values(y, *self.out_range, self.out_bins, self.drop, bins)
         if nan:
             raise ValueError(
-                f"{self.name} gave {nan} NaN outputs: a pre-activation overflowed float64 "
-                "(inf - inf), so some weights are too large; rescale them"
+                f"{self.name} gave {nan} NaN outputs: a pre-activation overflowed float64, "
+                "so some weights are too large; rescale them"
             )
         return bins, int(outside)
 

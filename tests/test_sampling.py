@@ -1,6 +1,10 @@
 """The streaming layer of fastei._sampling: memory plans, chunking and the checks on
 what flows through a span (NaN outputs, user activations)."""
 
+import re
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -26,7 +30,7 @@ def test_nan_outputs_are_reported_not_binned():
                  lambda: fastei.ei_stratified(weights, in_range=(0, 4), cells=10,
                                               points_per_cell=100)):
         with pytest.raises(ValueError, match=r"^layer 0 gave \d+ NaN outputs: a "
-                           r"pre-activation overflowed float64 \(inf - inf\)") as info:
+                           r"pre-activation overflowed float64, so some weights") as info:
             call()
         assert "\n" not in str(info.value)
 
@@ -47,3 +51,70 @@ def test_preactivation_bounds():
         check_preactivation_bounds(_span([[1.0, 2.0], [1e308, 1e308]], first_layer=3))
     with pytest.raises(ValueError, match=r"output 0 can overflow float64 \(sum \|w\| \* 4 "):
         check_preactivation_bounds(_span([[1e308]], in_range=(-4.0, 1.0)))
+
+
+# --- user activations -------------------------------------------------------------------
+
+_CHILD = """
+import numpy as np, fastei
+fastei.register_activation(fastei.Activation({name!r}, {func}, (0.0, 1.0)), replace=True)
+network = fastei.Network.from_weights([np.full((3, 4), 0.5)], activation={name!r})
+try:
+    fastei.ei(network, samples=5000)
+except ValueError as error:
+    print(error)
+"""
+
+
+@pytest.mark.parametrize("name, func, match", [
+    ("first_column", "lambda z: z[:, :1]", r"returned shape \(3, 1\) for input of shape \(3, "),
+    ("first_row", "lambda z: z[:1]", r"returned shape \(1, \d+\) for input of shape \(3, "),
+])
+def test_wrong_shape_from_a_user_activation_is_an_error_not_a_crash(name, func, match):
+    # Both used to reach the kernels: the first aborted the interpreter (free(): invalid
+    # size), the second read memory past the array.
+    child = subprocess.run([sys.executable, "-c", _CHILD.format(name=name, func=func)],
+                           capture_output=True, text=True, timeout=300)
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert re.match(f"activation '{name}' {match}", child.stdout)
+    assert "act element-wise" in child.stdout and child.stdout.count("\n") == 1
+
+
+@pytest.mark.parametrize("func, match", [
+    (lambda z: z.astype(np.complex128), "returned complex128 values; it must return real"),
+    (lambda z: np.where(z > 0.7, np.nan, z), "returned NaN for the finite input 0.8;"),
+    (lambda z: 0.5, r"returned shape \(\) for input of shape \(2, 3\)"),
+])
+def test_user_activation_results_are_checked(func, match):
+    fastei.register_activation(fastei.Activation("checked_test", func, (0.0, 1.0)),
+                               replace=True)
+    span = _span(np.eye(2), code=-1, func=func)
+    x = np.array([[0.1, 0.7, 0.8], [0.2, 0.3, 0.4]])
+    with pytest.raises(ValueError, match=f"^activation 'checked_test' {match}"):
+        span.forward(x)
+
+
+def test_user_activation_results_are_cast_to_float64():
+    span = _span(np.eye(2), code=-1, func=lambda z: (z > 0.5).astype(np.float32))
+    y = span.forward(np.array([[0.25, 0.75], [0.75, 0.25]]))
+    assert y.dtype == np.float64 and y.flags.c_contiguous
+    np.testing.assert_array_equal(y, [[0.0, 1.0], [1.0, 0.0]])
+
+
+def test_nan_at_an_infinite_input_is_left_to_the_binning():
+    span = _span(np.eye(1), code=-1, func=lambda z: z / (1.0 + np.abs(z)), in_range=(-1, 1))
+    with np.errstate(invalid="ignore"):
+        y = span.forward(np.array([[np.inf, 0.5]]))
+    assert np.isnan(y[0, 0]) and y[0, 1] == 0.5 / 1.5
+
+
+def test_inverse_of_a_user_activation_is_checked():
+    from fastei._exact import ei_parts_matrix_exact
+    from fastei.network import Dense
+
+    bad = fastei.Activation("bad_inverse_test", lambda z: z, (0.0, 1.0),
+                            inverse=lambda t: t[:2])
+    with pytest.raises(ValueError, match=r"^inverse of activation 'bad_inverse_test' "
+                       r"returned shape \(2,\) for input of shape \(9,\)"):
+        ei_parts_matrix_exact(Dense(np.ones((1, 2)), None, bad), in_range=(0, 1),
+                              out_range=(0, 1), in_bins=8, out_bins=8)

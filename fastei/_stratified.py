@@ -41,7 +41,9 @@ def chao_shen_entropy(counts: np.ndarray) -> float:
     singletons = np.count_nonzero(counts == 1)
     coverage = 1.0 - min(singletons, n - 1) / n
     p = coverage * counts / n
-    inclusion = -np.expm1(n * np.log1p(-p))  # 1 - (1 - p)**n, the chance to see the state
+    # 1 - (1 - p)**n, the chance to see the state (1 for a state that takes every point)
+    log_missed = np.log1p(-p, out=np.full_like(p, -np.inf), where=p < 1.0)
+    inclusion = -np.expm1(n * log_missed)
     return float(-np.sum(p * np.log2(p) / inclusion))
 
 

@@ -78,3 +78,12 @@ def test_sample_rules_follow_the_paper_convergence_helpers():
 def test_bad_method_options(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("weights", [np.zeros((3, 4)), np.full((2, 3), 300.0)])
+def test_stratified_ei_of_a_constant_layer_is_zero_without_warnings(weights):
+    # Every point lands in one output state (sigmoid(0) = 0.5 or saturation at 1): the
+    # suite turns warnings into errors, so this also checks that none is raised.
+    estimate = fastei.ei_stratified(weights, cells=50, points_per_cell=64)
+    assert estimate.value == 0.0 and estimate.standard_error == 0.0
+    assert estimate.entropy_outputs == 0.0

@@ -4,12 +4,25 @@ what flows through a span (NaN outputs, user activations)."""
 import re
 import subprocess
 import sys
+import tracemalloc
 
 import numpy as np
 import pytest
 
 import fastei
-from fastei._sampling import PreparedLayer, Span, check_preactivation_bounds
+from fastei import _rng
+from fastei._sampling import (
+    CHUNK_ROWS,
+    CountSum,
+    JointCounter,
+    PreparedLayer,
+    Span,
+    budget_for,
+    check_preactivation_bounds,
+    format_bytes,
+    sensitivity_counts,
+)
+from fastei._validation import check_memory
 
 
 def _span(weights, code=1, func=None, in_range=(0.0, 1.0), out_range=(0.0, 1.0), bins=8,
@@ -118,3 +131,100 @@ def test_inverse_of_a_user_activation_is_checked():
                        r"returned shape \(2,\) for input of shape \(9,\)"):
         ei_parts_matrix_exact(Dense(np.ones((1, 2)), None, bad), in_range=(0, 1),
                               out_range=(0, 1), in_bins=8, out_bins=8)
+
+
+# --- memory ----------------------------------------------------------------------------
+
+def _peak(call):
+    """``call()`` and the peak of the memory NumPy and Python allocated during it."""
+    tracemalloc.start()
+    try:
+        return call(), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _budget_message(error) -> str:
+    """The budget a MemoryError suggests."""
+    return re.search(r"pass max_memory='([0-9.]+[kMGT]B)'", str(error)).group(1)
+
+
+KEY = _rng.stream_key(0, _rng.JOINT_STREAM)
+
+
+@pytest.mark.parametrize("n_in, n_out, samples, budget, plan", [
+    (200, 20, 20_000, 12_000_000, (1, False)),  # wide: the chunk shrinks
+    (25, 6, 100_000, 6_000_000, (4, False)),    # many states: passes over input cells
+    (10, 12, 30_000, 1_300_000, (3, True)),     # outputs partitioned too
+])
+def test_adaptive_chunks_and_passes_stay_within_the_budget_and_change_no_count(
+        n_in, n_out, samples, budget, plan):
+    span = _span(np.random.default_rng(n_in).uniform(-1, 1, (n_out, n_in)) / np.sqrt(n_in))
+    nodes = np.arange(n_in), np.arange(n_out)
+    JointCounter(span, KEY, 1000, *nodes, True, None).run()  # load the kernels
+    counter = JointCounter(span, KEY, samples, *nodes, True, budget)
+    passes, split_outputs = counter.plan()
+    assert (passes, split_outputs) == plan
+    assert counter.chunk_rows < min(samples, CHUNK_ROWS)
+    assert counter._buffer_bytes() + counter._table_bytes(passes, split_outputs) <= budget
+    low, peak = _peak(counter.run)
+    assert peak <= budget + CountSum.bookkeeping_bytes(counter.n_shards)
+    full = JointCounter(span, KEY, samples, *nodes, True, None).run()
+    assert full.passes == 1 and low.passes == passes
+    assert low.information() == full.information()
+    np.testing.assert_array_equal(low.pairs, full.pairs)
+    for a, b in ((low.x, full.x), (low.y, full.y), (low.xy, full.xy)):
+        np.testing.assert_array_equal(a.small, b.small)
+
+
+def test_budget_that_does_not_hold_the_chunk_buffers_is_reported_with_one_that_does():
+    span = _span(np.full((2, 200), 0.01))
+    counter = JointCounter(span, KEY, 20_000, np.arange(200), np.arange(2), False, 2**20)
+    with pytest.raises(MemoryError, match=r"^max_memory=1.05 MB does not even hold the chunk "
+                       r"buffers of layer 0 \(200 -> 2\), 2.\d+ MB for 1024 rows; pass "
+                       r"max_memory='\d\.?\d?MB' or more$"):
+        counter.plan()
+    with pytest.raises(MemoryError) as info:
+        counter.run()
+    budget = check_memory(_budget_message(info.value))
+    JointCounter(span, KEY, 20_000, np.arange(200), np.arange(2), False, budget).run()
+
+
+def test_budget_too_small_for_the_tables_with_every_pass_is_reported_with_one_that_does():
+    # 4 input cells, each meeting many output states: the joint table must grow, whatever
+    # the number of passes, and this budget leaves it no room.
+    span = _span(np.random.default_rng(0).uniform(-9, 9, (8, 2)), bins=2)
+    span = Span(span.layers, 2, 8, (0.0, 1.0), (0.0, 1.0), 2, 8, False)
+    args = (span, KEY, 300, np.arange(2), np.arange(8), False)
+    probe = JointCounter(*args, None, n_shards=1)
+    budget = probe._buffer_bytes() + probe._table_bytes(1, False) + 100
+    counter = JointCounter(*args, budget, n_shards=1)
+    assert counter.plan() == (1, False)
+    with pytest.raises(MemoryError, match=r"^max_memory=[\d.]+ kB is too small for the state "
+                       r"tables of layer 0 \(2 -> 8\) even with 300 passes; pass "
+                       r"max_memory='1.1MB'$") as info:
+        counter.run()
+    enough = JointCounter(*args, check_memory(_budget_message(info.value)), n_shards=1).run()
+    assert enough.information() == probe.run().information()
+
+
+def test_sensitivity_chunks_follow_the_budget_and_change_no_count():
+    span = _span(np.random.default_rng(1).uniform(-0.2, 0.2, (30, 200)))
+    sensitivity_counts(span, KEY, 10, 0.0)  # load the kernels
+    (counts, outside), peak = _peak(lambda: sensitivity_counts(span, KEY, 500, 0.0,
+                                                               max_memory=8_000_000))
+    assert peak <= 8_000_000
+    full, full_outside = sensitivity_counts(span, KEY, 500, 0.0)
+    np.testing.assert_array_equal(counts, full)
+    assert outside == full_outside
+    with pytest.raises(MemoryError, match=r"^sensitivity of layer 0 \(200 -> 30\) in chunks "
+                       r"of 5 x 200 rows needs about 4.98 MB, more than max_memory=4 MB; "
+                       r"pass max_memory='5.5MB' or fewer bins$") as info:
+        sensitivity_counts(span, KEY, 500, 0.0, max_memory=4_000_000)
+    sensitivity_counts(span, KEY, 50, 0.0, max_memory=check_memory(_budget_message(info.value)))
+
+
+def test_byte_counts_read_well():
+    assert [format_bytes(n) for n in (512, 1234, 3.2e9)] == ["512 bytes", "1.23 kB", "3.2 GB"]
+    assert [budget_for(n) for n in (10, 3.2e9, 1.07e6, 999e6)] == ["1.1MB", "3.6GB", "1.2MB",
+                                                                   "1.1GB"]

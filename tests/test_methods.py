@@ -1,10 +1,15 @@
 """The exact and stratified estimators through the public API, against each other and
 against the sampled plug-in where it converges."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
 import fastei
+from fastei import _rng
+from fastei._sampling import PreparedLayer, Span
+from fastei._stratified import stratified_ei
 
 
 def test_stratified_agrees_with_plug_in_where_plug_in_converges():
@@ -87,3 +92,22 @@ def test_stratified_ei_of_a_constant_layer_is_zero_without_warnings(weights):
     estimate = fastei.ei_stratified(weights, cells=50, points_per_cell=64)
     assert estimate.value == 0.0 and estimate.standard_error == 0.0
     assert estimate.entropy_outputs == 0.0
+
+
+def test_stratified_batches_follow_the_budget_and_change_nothing():
+    weights = np.random.default_rng(4).uniform(-0.2, 0.2, size=(20, 100))
+    layer = PreparedLayer(weights, np.zeros(20), 1, None)
+    span = Span((layer,), 100, 20, (0.0, 1.0), (0.0, 1.0), 8, 8, False)
+    keys = [_rng.stream_key(0, stream) for stream in _rng.STRATIFIED_STREAMS]
+    expected = stratified_ei(span, keys, 200, 256)
+    tracemalloc.start()
+    try:
+        got = stratified_ei(span, keys, 200, 256, max_memory=5_000_000)
+        assert tracemalloc.get_traced_memory()[1] <= 5_000_000
+    finally:
+        tracemalloc.stop()
+    assert got == expected
+    with pytest.raises(MemoryError, match=r"^stratified EI of layer 0 \(100 -> 20\) with 200 "
+                       r"cells of 256 points needs about 3.\d+ MB, more than max_memory=3 MB; "
+                       r"pass max_memory='4MB' or fewer cells or points_per_cell$"):
+        stratified_ei(span, keys, 200, 256, max_memory=3_000_000)

@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._kernels import information_from_cdf
-from ._sampling import check_budget, check_finite_preactivations
+from ._sampling import batch_size, check_budget, check_finite_preactivations
 from .activations import apply_checked
 
 __all__ = [
@@ -576,10 +576,8 @@ def ei_exact(layer, *, in_range, out_range, in_bins, out_bins, overflow="clip",
     kept = 16 * breaks.size + segments * (112 + 16 * n_out)
     n_points = slab_mid.size * points_per_slab
     point_bytes = 48 + (32 + 16 * n_out) * segments / max(n_points, 1)
-    batch_points = min(_SLAB_POINTS, n_points)
-    if max_memory is not None:
-        batch_points = min(batch_points, max(points_per_slab,
-                                             int((max_memory - kept) // point_bytes)))
+    batch_points = batch_size(max_memory, kept, point_bytes, min(_SLAB_POINTS, n_points),
+                              points_per_slab)
     check_budget(kept + point_bytes * batch_points, max_memory, what, "fewer bins")
     chunk = max(1, batch_points // points_per_slab)
     x_parts, y_parts, weight_parts = [], [], []

@@ -21,7 +21,7 @@ from .activations import apply_checked, name_of
 
 CHUNK_ROWS = 1 << 16  # most rows per chunk
 MIN_CHUNK_ROWS = 1024  # fewest rows per chunk a budget must hold (fewer would be slow)
-CHUNK_SHARE = 0.25   # share of the budget left to the chunk buffers when tables need the rest
+CHUNK_SHARE = 0.25   # share of the budget a batch may take (tables and allocator slack: rest)
 BLOCK_ROWS = 512     # rows per parallel task in the node-major kernels
 INITIAL_CAPACITY = 64  # slots per shard of a table whose size cannot be foreseen
 MAX_LOAD = 0.75      # a shard's table grows past this fill
@@ -150,6 +150,16 @@ def budget_for(n: float) -> str:
     return f"{math.ceil(n / size / step) * step:g}{unit}"
 
 
+def batch_size(max_memory, fixed: float, item_bytes: float, most: int, fewest: int) -> int:
+    """Items per batch: at most ``most`` (and at least ``fewest``), and no more than
+    ``CHUNK_SHARE`` of what ``max_memory`` leaves after ``fixed`` bytes holds at
+    ``item_bytes`` each (``None``: no budget)."""
+    if max_memory is None or max_memory == math.inf:
+        return most
+    fit = int(CHUNK_SHARE * (max_memory - fixed) // item_bytes)
+    return max(min(most, fewest), min(most, fit))
+
+
 def check_budget(needed: float, max_memory, what: str, remedy: str) -> None:
     """Raise ``MemoryError`` before ``what`` allocates ``needed`` bytes beyond ``max_memory``
     (``None``: no budget), naming a budget that would do or the ``remedy``."""
@@ -275,8 +285,19 @@ def pair_information(counts: np.ndarray) -> np.ndarray:
     """Plug-in mutual information in bits of each 2-D histogram ``counts[..., bx, by]``.
 
     Summed term by term, ``p(x, y) log2(p(x, y) / (p(x) p(y)))``, so independent
-    variables give exactly 0.
+    variables give exactly 0. The histograms go through a block at a time (about
+    ``CHUNK_ROWS`` cells), so that the temporaries stay small next to ``counts``.
     """
+    histograms = counts.reshape(-1, *counts.shape[-2:])
+    block = max(1, CHUNK_ROWS // (counts.shape[-2] * counts.shape[-1]))
+    bits = np.empty(histograms.shape[0])
+    for start in range(0, bits.size, block):
+        bits[start:start + block] = _pair_information(histograms[start:start + block])
+    return bits.reshape(counts.shape[:-2])
+
+
+def _pair_information(counts: np.ndarray) -> np.ndarray:
+    """:func:`pair_information` of a block of histograms ``(k, bx, by)``."""
     counts = counts.astype(np.float64)
     n = counts.sum(axis=(-2, -1), keepdims=True)
     px = counts.sum(axis=-1, keepdims=True)
@@ -391,7 +412,8 @@ class JointCounter:
             self.y_bits, self.wy, self.y_hashed = key_layout(len(outputs), span.out_bins)
             self.dense_outputs = (not self.y_hashed
                                   and self.y_bits * len(outputs) <= DENSE_STATE_BITS)
-        self.chunk_rows = self._chunk_rows(chunk_rows or CHUNK_ROWS)
+        self.chunk_rows = batch_size(self.max_memory, self._fixed_bytes(), self._row_bytes(),
+                                     min(chunk_rows or CHUNK_ROWS, samples), MIN_CHUNK_ROWS)
 
     # ------------------------------------------------------------------ planning
     def plan(self) -> tuple[int, bool]:
@@ -423,11 +445,10 @@ class JointCounter:
         return passes, split_outputs
 
     def _row_bytes(self) -> int:
-        """Bytes per chunk row: the span's arrays, the flags and row numbers of a pass's
-        scan of up to ``SCAN_FACTOR`` chunks' rows (twice: the last scan's live until the
-        next one is drawn) and, for joint counts, the keys, hashes, flags, partitions,
-        masks and each shard's list of its rows."""
-        row = self.span.row_bytes() + 17 * SCAN_FACTOR
+        """Bytes per chunk row: the span's arrays, the row numbers and flags of a pass's
+        scan of up to ``SCAN_FACTOR`` chunks' rows and, for joint counts, the keys,
+        hashes, flags, partitions, masks and each shard's list of its rows."""
+        row = self.span.row_bytes() + 9 * SCAN_FACTOR
         if self.inputs is not None:
             row += 8 * (self.wx + self.wy) + 16 + 2 + 20 + 8 * self.n_shards
         return row
@@ -441,16 +462,6 @@ class JointCounter:
 
     def _buffer_bytes(self) -> int:
         return self._fixed_bytes() + self._row_bytes() * self.chunk_rows
-
-    def _chunk_rows(self, most: int) -> int:
-        """Rows per chunk: at most ``most``, and no more than the chunk's share of the
-        budget holds (all of it without tables), but never below ``MIN_CHUNK_ROWS``."""
-        most = min(most, self.samples)
-        if self.max_memory == math.inf:
-            return most
-        share = CHUNK_SHARE if self.inputs is not None else 1.0
-        fit = int(share * (self.max_memory - self._fixed_bytes()) // self._row_bytes())
-        return max(min(most, MIN_CHUNK_ROWS), min(most, fit))
 
     def _cell_bytes(self, passes) -> int:
         return self._records_bytes(self._cell_states() / passes, 1 + self.wx + self.wy)
@@ -520,13 +531,13 @@ class JointCounter:
             counts_rows = not split_outputs or p == 0
             select = passes > 1 and not split_outputs
             scan_rows = self.chunk_rows * (min(passes, SCAN_FACTOR) if select else 1)
+            found = np.empty(scan_rows if select else 0, dtype=np.int64)
             for start in range(0, self.samples, scan_rows):
                 scanned = min(scan_rows, self.samples - start)
                 if select:
-                    rows = np.empty(scanned, dtype=np.int64)
-                    rows = rows[:K.rows_of_partition(self.key, start, span.n_in, prefix,
-                                                     *span.in_range, span.in_bins, passes, p,
-                                                     BLOCK_ROWS, rows)]
+                    rows = found[:K.rows_of_partition(self.key, start, span.n_in, prefix,
+                                                      *span.in_range, span.in_bins, passes, p,
+                                                      BLOCK_ROWS, found[:scanned])]
                 else:
                     rows = np.arange(start, start + scanned, dtype=np.int64)
                 for first in range(0, rows.size, self.chunk_rows):
@@ -685,8 +696,8 @@ def sensitivity_counts(span: Span, key, samples: int, baseline: float,
     Input ``i`` takes the same noise values as in the joint stream of the same key. All
     inputs are handled in one batch per chunk: ``per_node`` samples each, through ``n_in``
     copies of the inputs, at most ``chunk_rows // n_in`` (default ``CHUNK_ROWS // n_in``)
-    and no more than ``max_memory`` bytes hold with the histograms (``None``: no budget);
-    any number gives the same counts. Returns counts of shape
+    and fewer when ``max_memory`` asks for it (see :func:`batch_size`; ``None``: no
+    budget); any number gives the same counts. Returns counts of shape
     ``(n_in, n_out, in_bins, out_bins)`` and the number of output values outside the
     output range.
 
@@ -700,11 +711,9 @@ def sensitivity_counts(span: Span, key, samples: int, baseline: float,
     histogram_bytes = 8 * n_in * span.n_out * span.in_bins * span.out_bins
     # row numbers, noise and its bins; then n_in rows of held inputs and their outputs
     sample_bytes = 8 + span.row_bytes() + n_in * (8 * n_in + span.forward_bytes())
-    most = min(max(1, (chunk_rows or CHUNK_ROWS) // n_in), samples)
-    per_node = most
-    if max_memory is not None:
-        fit = int((max_memory - histogram_bytes) // sample_bytes)
-        per_node = max(min(most, max(1, MIN_CHUNK_ROWS // n_in)), min(most, fit))
+    per_node = batch_size(max_memory, histogram_bytes, sample_bytes,
+                          min(max(1, (chunk_rows or CHUNK_ROWS) // n_in), samples),
+                          max(1, MIN_CHUNK_ROWS // n_in))
     check_budget(histogram_bytes + per_node * sample_bytes, max_memory,
                  f"sensitivity of {span.description} in chunks of {per_node} x {n_in} rows",
                  "fewer bins")

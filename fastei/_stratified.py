@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _kernels as K
-from ._sampling import BLOCK_ROWS, CHUNK_ROWS, Span, check_budget, key_layout
+from ._sampling import BLOCK_ROWS, CHUNK_ROWS, Span, batch_size, check_budget, key_layout
 
 _LN2 = math.log(2.0)
 
@@ -93,8 +93,8 @@ def stratified_ei(span: Span, keys, cells: int, points_per_cell: int,
     ``keys`` are three stream keys: cell choice, points within cells, and the independent
     uniform points for ``H(Y)`` (as many as the cells hold). Points go through the span
     in batches of whole cells, at most ``chunk_points`` points (default ``CHUNK_ROWS``)
-    and no more than ``max_memory`` bytes hold (``None``: no budget); any batch size
-    gives the same estimate.
+    and fewer when ``max_memory`` asks for it (see :func:`fastei._sampling.batch_size`;
+    ``None``: no budget); any batch size gives the same estimate.
 
     Raises
     ------
@@ -110,10 +110,8 @@ def stratified_ei(span: Span, keys, cells: int, points_per_cell: int,
     kept = 8 * n_in * cells + 48 * cells + 17 * n + 40 * min(n, span.out_bins ** span.n_out)
     # a batch: row numbers, points and their cell offsets, the span's outputs, keys, flags
     point_bytes = 8 + 16 * n_in + span.forward_bytes() + 8 * words + 1
-    cells_per_chunk = min(cells, max(1, (chunk_points or CHUNK_ROWS) // m))
-    if max_memory is not None:
-        cells_per_chunk = max(1, min(cells_per_chunk,
-                                     int((max_memory - kept) // (point_bytes * m))))
+    cells_per_chunk = batch_size(max_memory, kept, point_bytes * m,
+                                 min(cells, max(1, (chunk_points or CHUNK_ROWS) // m)), 1)
     check_budget(kept + point_bytes * m * cells_per_chunk, max_memory,
                  f"stratified EI of {span.description} with {cells} cells of {m} points",
                  "fewer cells or points_per_cell")

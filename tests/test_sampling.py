@@ -17,9 +17,11 @@ from fastei._sampling import (
     JointCounter,
     PreparedLayer,
     Span,
+    _pair_information,
     budget_for,
     check_preactivation_bounds,
     format_bytes,
+    pair_information,
     sensitivity_counts,
 )
 from fastei._validation import check_memory
@@ -228,3 +230,19 @@ def test_byte_counts_read_well():
     assert [format_bytes(n) for n in (512, 1234, 3.2e9)] == ["512 bytes", "1.23 kB", "3.2 GB"]
     assert [budget_for(n) for n in (10, 3.2e9, 1.07e6, 999e6)] == ["1.1MB", "3.6GB", "1.2MB",
                                                                    "1.1GB"]
+
+
+def test_warmup_runs_its_forced_passes():
+    # fastei.warmup forces passes with budgets of 25 and 65 kB and chunks of 100 rows:
+    # the chunk buffers of its 3-input layers must fit in them.
+    fastei.warmup()
+
+
+def test_pair_information_block_by_block_is_the_whole_at_once():
+    counts = np.random.default_rng(3).integers(0, 50, size=(70, 40, 8, 16))
+    counts[0, 0] = 0
+    counts[1, 2, :, 3:] = 0
+    whole = _pair_information(counts.reshape(-1, 8, 16)).reshape(70, 40)
+    blocks = pair_information(counts)
+    assert blocks.shape == (70, 40) and whole[0, 0] == 0.0
+    np.testing.assert_array_equal(blocks, whole)

@@ -15,10 +15,13 @@ conditions on the measured output lying in ``[lo, hi]``. All results are in bits
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from ._kernels import information_from_cdf
+from ._sampling import batch_size, check_budget, check_finite_preactivations
+from .activations import apply_checked
 
 __all__ = [
     "sensitivity_matrix_exact",
@@ -37,6 +40,7 @@ _MAX_CLOSED_FORM_TERMS = 10
 # Truncation bound on the Fourier series of the CDF (absolute, in probability).
 _FOURIER_TOLERANCE = 1e-13
 _MAX_HARMONICS = 2**16
+_SLAB_POINTS = 2_000_000
 
 
 # --------------------------------------------------------------------------------------
@@ -59,7 +63,8 @@ def _preactivation_levels(activation, out_range, out_bins, overflow) -> np.ndarr
     # f(z) <= hi  <=>  f(z) < nextafter(hi): the upper edge of a kept value is inclusive.
     edges[-1] = np.nextafter(hi, math.inf)
     with np.errstate(divide="ignore", invalid="ignore"):  # inverses return +-inf off the image
-        levels = np.array(activation.inverse(edges), dtype=np.float64)
+        levels = apply_checked(activation.inverse, edges, activation.name,
+                               "inverse of activation")
     if overflow == "clip":
         levels[0], levels[-1] = -math.inf, math.inf
     return levels
@@ -148,13 +153,18 @@ def _log2_sinc_envelope(x) -> np.ndarray:
     return np.where(x <= math.pi, inside, inverse)
 
 
+def _harmonic_candidates() -> np.ndarray:
+    """Numbers of harmonics tried, growing by 10 % up to ``_MAX_HARMONICS``."""
+    return np.unique(np.ceil(1.1 ** np.arange(int(math.log(_MAX_HARMONICS, 1.1)) + 1)))
+
+
 def _harmonics_needed(bin_widths, background_widths, period) -> np.ndarray:
     """Per input ``i``, a ``K`` with ``|characteristic function of T_i| <= tolerance`` past it.
 
     Candidates grow geometrically (by 10 %), so ``K`` overshoots the smallest one by at most
     that much; the envelope is non-increasing, so checking the candidate itself suffices.
     """
-    candidates = np.unique(np.ceil(1.1 ** np.arange(int(math.log(_MAX_HARMONICS, 1.1)) + 1)))
+    candidates = _harmonic_candidates()
     half_omega = (math.pi * candidates / period)[:, None]
     background = _log2_sinc_envelope(half_omega * background_widths)  # (C, n_in)
     log2_envelope = (background.sum(axis=1, keepdims=True) - background
@@ -219,44 +229,88 @@ def _fourier_cdf(levels, shifts, bin_widths, background_widths, rows, harmonics)
     return np.clip(cdf, 0.0, 1.0, out=cdf)
 
 
-def _level_cdf(levels, shifts, bin_widths, background_widths) -> np.ndarray:
+class _CdfPlan(NamedTuple):
+    """How :func:`_level_cdf` computes the CDF of each input of one output unit."""
+
+    threshold: np.ndarray      # (n_in,) uniforms at most this wide are point masses
+    n_significant: np.ndarray  # (n_in,) uniforms wider than the threshold
+    closed_form: np.ndarray    # (n_in,) bool: inclusion-exclusion, else Fourier series
+    harmonics: int             # Fourier terms of the series (0 when every input is closed)
+
+
+def _cdf_plan(bin_widths, background_widths) -> _CdfPlan:
+    """Decide, before anything large is allocated, how each input's CDF is computed.
+
+    ``T_i`` is the centred sum of a uniform of width ``bin_widths[i]`` and uniforms of
+    widths ``background_widths[k]``, ``k != i``; one narrower than ``_NARROW_FRACTION``
+    of their total is treated as a point mass. Sums of few uniforms use the closed form,
+    wide ones the Fourier series.
+    """
+    n_in = bin_widths.size
+    threshold = _NARROW_FRACTION * (background_widths.sum() - background_widths + bin_widths)
+    wider = n_in - np.searchsorted(np.sort(background_widths), threshold, side="right")
+    n_significant = wider - (background_widths > threshold) + (bin_widths > threshold)
+    closed_form = n_significant <= _ALWAYS_CLOSED_FORM_TERMS
+    if closed_form.all():
+        return _CdfPlan(threshold, n_significant, closed_form, 0)
+    period = background_widths.sum() + bin_widths.max()
+    harmonics = _harmonics_needed(bin_widths, background_widths, period)
+    closed_form |= (n_significant <= _MAX_CLOSED_FORM_TERMS) & (2.0**n_significant < harmonics)
+    return _CdfPlan(threshold, n_significant, closed_form,
+                    int(harmonics[~closed_form].max(initial=0)))
+
+
+def _plan_bytes(n_in) -> int:
+    """Most bytes :func:`_cdf_plan` allocates for ``n_in`` inputs (sinc envelopes)."""
+    return 96 * _harmonic_candidates().size * n_in
+
+
+def _cdf_bytes(plan: _CdfPlan, n_bins, n_levels) -> int:
+    """Peak bytes of :func:`_level_cdf` with this plan, NumPy temporaries included."""
+    n_in = plan.threshold.size
+    table = 8 * n_bins * n_levels  # one input's CDF
+    n_fourier = n_in - int(np.count_nonzero(plan.closed_form))
+    k = plan.harmonics + 1
+    # sincs with their prefix and suffix products; complex phases; sines and cosines
+    fourier = (96 * n_in * k + 16 * n_fourier * (n_bins + 4) * k + 48 * k * n_levels
+               + n_fourier * table) if n_fourier else 0
+    if not n_fourier < n_in:
+        return fourier
+    closed = 0
+    for n_terms in np.unique(plan.n_significant[plan.closed_form]):
+        rows = int(np.count_nonzero(plan.closed_form & (plan.n_significant == n_terms)))
+        size = 8 if n_terms <= 2 else np.dtype(np.longdouble).itemsize
+        per_cell = 24 if n_terms <= 1 else 24 + 8 * size  # a clip, or corner sums
+        closed = max(closed, 48 * rows * n_in + rows * n_bins * n_levels * per_cell)
+    return max(fourier, n_fourier * table + n_in * table + closed)
+
+
+def _level_cdf(levels, shifts, bin_widths, background_widths, plan: _CdfPlan) -> np.ndarray:
     """``P(T_i + shifts_ia < levels_k)`` for every input ``i`` of one output unit.
 
-    ``T_i`` is the centred sum of a uniform of width ``bin_widths[i]`` (input ``i`` within
-    one of its bins) and uniforms of widths ``background_widths[k]`` for ``k != i`` (the
-    other inputs). Sums of few uniforms use the closed form, wide ones the Fourier series.
-    Differences along the last axis are the probabilities of the output bins given the input
-    bin: this is the one routine behind sensitivity, EI_parts and the single edge.
+    ``T_i`` is as in :func:`_cdf_plan`, which chose how to compute each input. Differences
+    along the last axis are the probabilities of the output bins given the input bin:
+    this is the one routine behind sensitivity, EI_parts and the single edge.
 
     Shapes: ``levels (L,)``, ``shifts (n_in, B_in)``, ``bin_widths (n_in,)``,
     ``background_widths (n_in,)``; returns ``(n_in, B_in, L)``.
     """
     n_in = shifts.shape[0]
-    components = np.tile(background_widths, (n_in, 1))
-    components[np.arange(n_in), np.arange(n_in)] = bin_widths
-    total = components.sum(axis=1, keepdims=True)
-    significant = components > _NARROW_FRACTION * total
-    n_significant = significant.sum(axis=1)
-
-    closed_form = n_significant <= _ALWAYS_CLOSED_FORM_TERMS
-    harmonics = np.zeros(n_in, dtype=np.int64)
-    if not closed_form.all():
-        period = background_widths.sum() + bin_widths.max()
-        harmonics = _harmonics_needed(bin_widths, background_widths, period)
-        closed_form |= (n_significant <= _MAX_CLOSED_FORM_TERMS) & (2.0**n_significant < harmonics)
-
-    fourier_rows = np.flatnonzero(~closed_form)
+    fourier_rows = np.flatnonzero(~plan.closed_form)
     if fourier_rows.size:
         fourier = _fourier_cdf(levels, shifts, bin_widths, background_widths, fourier_rows,
-                               int(harmonics[fourier_rows].max()))
+                               plan.harmonics)
         if fourier_rows.size == n_in:
             return fourier
     cdf = np.empty(shifts.shape + levels.shape)
     if fourier_rows.size:
         cdf[fourier_rows] = fourier
-    for n_terms in np.unique(n_significant[closed_form]):
-        rows = np.flatnonzero(closed_form & (n_significant == n_terms))
-        widths = -np.sort(-np.where(significant[rows], components[rows], 0.0), axis=1)
+    for n_terms in np.unique(plan.n_significant[plan.closed_form]):
+        rows = np.flatnonzero(plan.closed_form & (plan.n_significant == n_terms))
+        components = np.tile(background_widths, (rows.size, 1))
+        components[np.arange(rows.size), rows] = bin_widths[rows]
+        significant = components > plan.threshold[rows, None]
+        widths = -np.sort(-np.where(significant, components, 0.0), axis=1)
         y = levels - shifts[rows][:, :, None]
         cdf[rows] = _closed_form_cdf(y, widths[:, :n_terms])
     return cdf
@@ -266,35 +320,50 @@ def _level_cdf(levels, shifts, bin_widths, background_widths) -> np.ndarray:
 # Public (private-module) estimators
 # --------------------------------------------------------------------------------------
 
-def _pairwise_matrix(layer, in_range, out_range, in_bins, out_bins, overflow, baseline):
+def _pairwise_matrix(layer, in_range, out_range, in_bins, out_bins, overflow, baseline,
+                     max_memory):
     """Per-edge bits; ``baseline=None`` means the joint intervention (EI_parts)."""
     weights = np.asarray(layer.weights, dtype=np.float64)
     n_out, n_in = weights.shape
     bias = np.zeros(n_out) if layer.bias is None else np.asarray(layer.bias, dtype=np.float64)
-    levels = _preactivation_levels(layer.activation, out_range, out_bins, overflow)
     lo, hi = (float(v) for v in in_range)
+    check_finite_preactivations(weights, bias, in_range, f"the {n_in} -> {n_out} layer")
+    levels = _preactivation_levels(layer.activation, out_range, out_bins, overflow)
     bin_width = (hi - lo) / in_bins
     midpoints = _bin_midpoints(in_range, in_bins)
+    what = (f"exact {'EI_parts' if baseline is None else 'sensitivity'} of a {n_in} -> "
+            f"{n_out} layer at {_bins_label(in_bins, out_bins)}")
+    # the result, the plans, and either planning a unit or computing one
+    kept = 8 * n_in * n_out + 40 * n_in * n_out
+    check_budget(kept + _plan_bytes(n_in), max_memory, what, "fewer bins")
+    background = (np.abs(weights) * (hi - lo) if baseline is None
+                  else np.zeros((n_out, n_in)))
+    plans = [_cdf_plan(np.abs(w) * bin_width, b) for w, b in zip(weights, background, strict=True)]
+    check_budget(kept + 16 * n_in * in_bins + max(_cdf_bytes(plan, in_bins, levels.size)
+                                                  for plan in plans),
+                 max_memory, what, "fewer bins")
     result = np.empty((n_in, n_out))
-    for j in range(n_out):
+    for j, plan in enumerate(plans):
         w = weights[j]
         if baseline is None:
             # Others uniform: centre of z is b + mid * sum(w); input i moves it by w_i (x - mid).
             reference = bias[j] + (lo + hi) / 2 * w.sum()
             shifts = np.outer(w, midpoints - (lo + hi) / 2)
-            background = np.abs(w) * (hi - lo)
         else:
             # Others held at the baseline: z = w_i x + b + baseline * sum_(k != i) w_k.
             reference = bias[j]
             shifts = np.outer(w, midpoints) + (baseline * (w.sum() - w))[:, None]
-            background = np.zeros(n_in)
         result[:, j] = information_from_cdf(
-            _level_cdf(levels - reference, shifts, np.abs(w) * bin_width, background))
+            _level_cdf(levels - reference, shifts, np.abs(w) * bin_width, background[j], plan))
     return result
 
 
+def _bins_label(in_bins, out_bins) -> str:
+    return f"{in_bins} bins" if in_bins == out_bins else f"{in_bins} x {out_bins} bins"
+
+
 def sensitivity_matrix_exact(layer, *, in_range, out_range, in_bins, out_bins, baseline=0.0,
-                             overflow="clip") -> np.ndarray:
+                             overflow="clip", max_memory=None) -> np.ndarray:
     """Exact per-edge sensitivity ``I(X_i; Y_j)`` with only input ``i`` perturbed, in bits.
 
     Input ``i`` is uniform on ``in_range``; every other input is held at ``baseline``, so
@@ -312,6 +381,8 @@ def sensitivity_matrix_exact(layer, *, in_range, out_range, in_bins, out_bins, b
         Value at which the unperturbed inputs are held.
     overflow : {"clip", "drop"}, default "clip"
         Out-of-range outputs go to the edge bins, or are discarded (conditioning on ``y_j``).
+    max_memory : int or None, default None
+        Byte budget for the tables; ``None``: none.
 
     Returns
     -------
@@ -321,14 +392,16 @@ def sensitivity_matrix_exact(layer, *, in_range, out_range, in_bins, out_bins, b
     Raises
     ------
     ValueError
-        If the activation has no inverse.
+        If the activation has no inverse, or a pre-activation can overflow float64.
+    MemoryError
+        Before allocating, if the tables need more than ``max_memory``.
     """
     return _pairwise_matrix(layer, in_range, out_range, in_bins, out_bins, overflow,
-                            float(baseline))
+                            float(baseline), max_memory)
 
 
 def ei_parts_matrix_exact(layer, *, in_range, out_range, in_bins, out_bins,
-                          overflow="clip") -> np.ndarray:
+                          overflow="clip", max_memory=None) -> np.ndarray:
     """Exact EI_parts terms ``I(X_i; Y_j)`` under the joint intervention, in bits.
 
     All inputs are independent and uniform on ``in_range``. Given the bin of ``x_i``, the
@@ -347,6 +420,8 @@ def ei_parts_matrix_exact(layer, *, in_range, out_range, in_bins, out_bins,
         Bin counts.
     overflow : {"clip", "drop"}, default "clip"
         Out-of-range outputs go to the edge bins, or are discarded (conditioning on ``y_j``).
+    max_memory : int or None, default None
+        Byte budget for the tables (the series of a wide layer); ``None``: none.
 
     Returns
     -------
@@ -356,9 +431,12 @@ def ei_parts_matrix_exact(layer, *, in_range, out_range, in_bins, out_bins,
     Raises
     ------
     ValueError
-        If the activation has no inverse.
+        If the activation has no inverse, or a pre-activation can overflow float64.
+    MemoryError
+        Before allocating, if the tables need more than ``max_memory``.
     """
-    return _pairwise_matrix(layer, in_range, out_range, in_bins, out_bins, overflow, None)
+    return _pairwise_matrix(layer, in_range, out_range, in_bins, out_bins, overflow, None,
+                            max_memory)
 
 
 def edge_ei_exact(weight, activation, *, in_range, out_range, in_bins, out_bins, bias=0.0,
@@ -395,7 +473,28 @@ def _x1_breakpoints(lines, value_range) -> np.ndarray:
     return np.unique(np.concatenate([[lo, hi], x1[(x1 > lo) & (x1 < hi)]]))
 
 
-def ei_exact(layer, *, in_range, out_range, in_bins, out_bins, overflow="clip") -> float:
+def _segment_bound(lines, slab_mid, n_edges, value_range) -> int:
+    """Upper bound on the segments of positive length the slabs are cut into.
+
+    In a slab the segments lie between the points where lines ``a x1 + b x2 = c`` (rows
+    of ``lines``, ``b != 0``) cross the slab's midpoint inside ``value_range``, and the
+    ``n_edges`` bin edges of ``x2``; a line's crossing is inside for ``x1`` in an
+    interval, whose slabs are counted by bisection.
+    """
+    lo, hi = value_range
+    a, b, c = lines.T
+    flat = a == 0
+    level = c[flat] / b[flat]
+    crossings = np.count_nonzero((level >= lo) & (level <= hi)) * slab_mid.size
+    a, b, c = a[~flat], b[~flat], c[~flat]
+    ends = np.sort(np.column_stack([(c - b * lo) / a, (c - b * hi) / a]), axis=1)
+    crossings += int((np.searchsorted(slab_mid, ends[:, 1], side="right")
+                      - np.searchsorted(slab_mid, ends[:, 0], side="left")).sum())
+    return crossings + slab_mid.size * (n_edges - 1)
+
+
+def ei_exact(layer, *, in_range, out_range, in_bins, out_bins, overflow="clip",
+             max_memory=None) -> float:
     """Exact joint EI ``I(X; Y)`` in bits of a single layer with one or two inputs.
 
     Every output bin boundary is a line in the input plane (a point for one input), so the
@@ -416,6 +515,9 @@ def ei_exact(layer, *, in_range, out_range, in_bins, out_bins, overflow="clip") 
     overflow : {"clip", "drop"}, default "clip"
         Out-of-range outputs go to the edge bins, or samples with any output out of range
         are discarded.
+    max_memory : int or None, default None
+        Byte budget for the line crossings and the segments; ``None``: none. A tight
+        budget also makes the slabs go through in smaller batches (same result).
 
     Returns
     -------
@@ -425,7 +527,10 @@ def ei_exact(layer, *, in_range, out_range, in_bins, out_bins, overflow="clip") 
     Raises
     ------
     ValueError
-        If the layer has more than two inputs, or the activation has no inverse.
+        If the layer has more than two inputs, the activation has no inverse, or a
+        pre-activation can overflow float64.
+    MemoryError
+        Before allocating, if the crossings or the segments need more than ``max_memory``.
     """
     weights = np.asarray(layer.weights, dtype=np.float64)
     n_out, n_in = weights.shape
@@ -435,6 +540,7 @@ def ei_exact(layer, *, in_range, out_range, in_bins, out_bins, overflow="clip") 
             "use a sampled or stratified estimator for wider layers"
         )
     bias = np.zeros(n_out) if layer.bias is None else np.asarray(layer.bias, dtype=np.float64)
+    check_finite_preactivations(weights, bias, in_range, f"the {n_in} -> {n_out} layer")
     levels = _preactivation_levels(layer.activation, out_range, out_bins, overflow)
     plane = np.zeros((n_out, 2))
     plane[:, :n_in] = weights
@@ -453,6 +559,9 @@ def ei_exact(layer, *, in_range, out_range, in_bins, out_bins, overflow="clip") 
         np.column_stack([np.ones_like(edges1), np.zeros_like(edges1), edges1]),
         np.column_stack([np.zeros_like(edges2), np.ones_like(edges2), edges2]),
     ])
+    what = f"exact EI of a {n_in} -> {n_out} layer at {_bins_label(in_bins, out_bins)}"
+    n_lines = output_lines.shape[0] + input_lines.shape[0]
+    check_budget(36 * n_lines**2, max_memory, what, "fewer bins")  # every pair of lines
     breaks = _x1_breakpoints(np.concatenate([output_lines, input_lines]), (lo, hi))
     slab_mid = (breaks[:-1] + breaks[1:]) / 2
     slab_width = np.diff(breaks)
@@ -460,7 +569,17 @@ def ei_exact(layer, *, in_range, out_range, in_bins, out_bins, overflow="clip") 
     sloped = plane[:, 1] != 0
     crossing_rows = np.flatnonzero(sloped)
     points_per_slab = crossing_rows.size * finite_levels.size + edges2.size
-    chunk = max(1, 2_000_000 // points_per_slab)
+    # Segments are kept with their bins and weights, then merged into states; a batch of
+    # slabs also holds its points and the outputs of its segments.
+    segments = _segment_bound(output_lines[output_lines[:, 1] != 0], slab_mid, edges2.size,
+                              (lo, hi))
+    kept = 16 * breaks.size + segments * (112 + 16 * n_out)
+    n_points = slab_mid.size * points_per_slab
+    point_bytes = 48 + (32 + 16 * n_out) * segments / max(n_points, 1)
+    batch_points = batch_size(max_memory, kept, point_bytes, min(_SLAB_POINTS, n_points),
+                              points_per_slab)
+    check_budget(kept + point_bytes * batch_points, max_memory, what, "fewer bins")
+    chunk = max(1, batch_points // points_per_slab)
     x_parts, y_parts, weight_parts = [], [], []
     for start in range(0, slab_mid.size, chunk):
         x1 = slab_mid[start:start + chunk]

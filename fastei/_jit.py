@@ -1,12 +1,20 @@
-"""The single place where Numba JIT options and low-level helpers are set.
+"""The single place where Numba JIT options, low-level helpers and the kernels' fixed
+constants are set.
 
 Kernels are compiled lazily (no signatures) and cached on disk. ``fastmath`` stays off:
 counting kernels must see NaN/inf and exact IEEE rounding at bin edges.
+
+The constants below are part of the kernels' algorithms (hash seeds, the layout of a
+table's count word, the split of ``exp``), not settings: compiled code freezes them, and
+Numba's cache only notices edits to the kernel's own file, so after changing one, clear
+the cache (delete ``fastei/__pycache__``) before testing.
 """
 
+import math
 import os
 
 import numba
+import numpy as np
 from llvmlite import ir
 from llvmlite.binding import llvm_version_info
 from numba.core import cgutils, types
@@ -24,6 +32,24 @@ parallel_kernel = numba.njit(parallel=True, cache=True, nogil=True)
 
 serial_kernel = numba.njit(cache=True, nogil=True)
 """Decorator for serial kernels and helpers inlined into other kernels."""
+
+LOW32 = np.uint64(0xFFFFFFFF)
+S32 = np.uint64(32)
+HASH_A = np.uint64(0x243F6A8885A308D3)  # seeds of the two words of a hashed state key
+HASH_B = np.uint64(0x13198A2E03707344)
+
+# Word 0 of a hash-table record: the count, with the top bit marking a "mixed" input cell.
+MIXED = np.uint64(1) << np.uint64(63)
+COUNT_BITS = ~MIXED
+
+# exp(x) = 2**k * exp(t), x = k ln 2 + t, |t| <= ln(2) / 2 (Cody and Waite's split of
+# ln 2 keeps k * LN2_HI exact); exp(t) by its Taylor series to t**13 (truncation below
+# 1e-17). Within 1 ulp of the correctly rounded value, and unlike a libm call the loop
+# vectorises.
+LOG2E = 1.4426950408889634
+LN2_HI = 6.93147180369123816490e-01
+LN2_LO = 1.90821492927058770002e-10
+EXP_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(14))
 
 
 @intrinsic

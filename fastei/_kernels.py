@@ -1,8 +1,12 @@
-"""Numba kernels of the sampled estimators. Private: no validation, arrays in, arrays out.
+"""The Numba kernels of fastei, and nothing else: every function here is jitted.
 
-Every kernel writes into preallocated C-contiguous arrays and returns integer counts.
-Parallel loops never write to a cell another iteration writes: rows, input nodes or
-hash-table shards are split between threads, and the split never changes a count.
+Noise, layers, binning, state keys, hash-table counting and tallies for the sampled
+estimators; information from CDF tables for the exact ones; within-cell entropies for the
+stratified one. Private: no validation, arrays in, counts or raw sums out. Every kernel
+writes into preallocated C-contiguous arrays; tunables arrive as arguments, and the fixed
+constants of the algorithms come from :mod:`fastei._jit`. Parallel loops never write to a
+cell another iteration writes: rows, input nodes or hash-table shards are split between
+threads, and the split never changes a count.
 """
 
 import math
@@ -10,14 +14,22 @@ import math
 import numpy as np
 from numba import prange
 
-from ._jit import parallel_kernel, prefetch, serial_kernel
+from ._jit import (
+    COUNT_BITS,
+    EXP_TAYLOR,
+    HASH_A,
+    HASH_B,
+    LN2_HI,
+    LN2_LO,
+    LOG2E,
+    LOW32,
+    MIXED,
+    S32,
+    parallel_kernel,
+    prefetch,
+    serial_kernel,
+)
 from ._rng import GOLDEN, mix64, uniform01
-
-_LOW32 = np.uint64(0xFFFFFFFF)
-_S32 = np.uint64(32)
-_HASH_A = np.uint64(0x243F6A8885A308D3)
-_HASH_B = np.uint64(0x13198A2E03707344)
-
 
 # --------------------------------------------------------------------------- noise and layers
 
@@ -140,31 +152,23 @@ def dense_forward(h, weights, bias, code, block, out):
                     z[r] = max(z[r], 0.0)
 
 
-# exp(x) = 2**k * exp(t), x = k ln 2 + t, |t| <= ln(2) / 2 (Cody and Waite's split of
-# ln 2 keeps k * _LN2_HI exact); exp(t) by its Taylor series to t**13 (truncation below
-# 1e-17). Within 1 ulp of the correctly rounded value, and unlike a libm call the loop
-# vectorises.
-_LOG2E = 1.4426950408889634
-_LN2_HI = 6.93147180369123816490e-01
-_LN2_LO = 1.90821492927058770002e-10
-_EXP_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(14))
-
-
 @serial_kernel
 def _exp_of_negated(z, powers):
-    """``z[r] = exp(-z[r])`` in place; ``powers`` (2, len(z)) int64 is scratch."""
-    taylor = _EXP_TAYLOR
+    """``z[r] = exp(-z[r])`` in place (see the constants in :mod:`fastei._jit`); NaN
+    stays NaN. ``powers`` (2, len(z)) int64 is scratch."""
+    taylor = EXP_TAYLOR
     scale = powers.view(np.float64)
     for r in range(z.shape[0]):
         x = -z[r]
-        x = x if x > -746.0 else -746.0  # exp underflows to 0 below, overflows above
-        x = x if x < 710.0 else 710.0
-        k = np.floor(x * _LOG2E + 0.5)
-        t = (x - k * _LN2_HI) - k * _LN2_LO
+        nan = x != x
+        x = x if x > -746.0 else -746.0  # exp underflows to 0 below, overflows above;
+        x = x if x < 710.0 else 710.0    # NaN is clamped too, and restored below
+        k = np.floor(x * LOG2E + 0.5)
+        t = (x - k * LN2_HI) - k * LN2_LO
         p = taylor[-1]
         for i in range(len(taylor) - 2, -1, -1):  # Horner; unrolled by the compiler
             p = p * t + taylor[i]
-        z[r] = p
+        z[r] = np.nan if nan else p
         # 2**k as two normal doubles 2**(k // 2) and 2**(k - k // 2), built from bits
         half = np.int64(k) >> 1
         powers[0, r] = (half + 1023) << 52
@@ -178,25 +182,30 @@ def bin_values(values, lo, hi, n_bins, drop, out):
     """Bin every value: ``clip(floor((v - lo) / (hi - lo) * n_bins), 0, n_bins - 1)``.
 
     A value outside ``[lo, hi]`` is clipped into the edge bin, or marked ``-1`` when
-    ``drop``. Parameters: values (k, n) float64; out (k, n) int16. Returns the number of
-    values outside the range.
+    ``drop``. NaN goes to bin 0 and is counted apart (the caller must not use the bins
+    then). Parameters: values (k, n) float64; out (k, n) int16. Returns the number of
+    values outside the range and the number of NaN values.
     """
     n_outside = 0
+    n_nan = 0
     width = hi - lo
     scale, by_scale = _bin_scale(width, n_bins)
     for c in prange(values.shape[0]):
         row = values[c]
         bins = out[c]
         outside = 0
+        nan = 0
         for r in range(row.shape[0]):
             v = row[r]
             bins[r] = _bin_of(v, lo, width, n_bins, scale, by_scale)
-            if v < lo or v > hi:
-                outside += 1
-                if drop:
-                    bins[r] = -1
+            beyond = v < lo or v > hi
+            outside += beyond
+            nan += v != v
+            if drop and beyond:
+                bins[r] = -1
         n_outside += outside
-    return n_outside
+        n_nan += nan
+    return n_outside, n_nan
 
 
 @serial_kernel
@@ -250,8 +259,8 @@ def cell_keys(bins, nodes, bits, hashed, block, keys, hashes, valid):
     for b in prange((n + block - 1) // block):
         start = b * block
         m = min(n, start + block) - start
-        k0 = np.full(m, _HASH_A if hashed else np.uint64(0))
-        k1 = np.full(m, _HASH_B if hashed else np.uint64(0))
+        k0 = np.full(m, HASH_A if hashed else np.uint64(0))
+        k1 = np.full(m, HASH_B if hashed else np.uint64(0))
         lowest = np.zeros(m, dtype=np.int16)
         for c in range(nodes.shape[0]):
             row = bins[nodes[c], start:start + m]
@@ -301,7 +310,7 @@ def prefix_partition(bins, nodes, n_bins, n_partitions, out):
 def hash_partition(hashes, n_partitions, out):
     """Partition of each row from a state hash. Parameters: hashes (n,) uint64; out (n,) int64."""
     for r in prange(hashes.shape[0]):
-        out[r] = np.int64(((mix64(hashes[r] ^ _HASH_B) >> _S32) * np.uint64(n_partitions)) >> _S32)
+        out[r] = np.int64(((mix64(hashes[r] ^ HASH_B) >> S32) * np.uint64(n_partitions)) >> S32)
 
 
 # --------------------------------------------------------------------------- hash tables
@@ -310,14 +319,10 @@ def hash_partition(hashes, n_partitions, out):
 # an empty slot; for input cells its top bit marks a "mixed" cell), then the key words,
 # then any payload words. One record per slot keeps an insert to one or two cache lines.
 
-MIXED = np.uint64(1) << np.uint64(63)
-PREFETCH_DISTANCE = 16  # rows ahead whose home slot is prefetched while inserting
-COUNT_BITS = ~MIXED
-
 
 @serial_kernel
 def _shard_of(h, n_shards):
-    return np.int64(((h >> _S32) * np.uint64(n_shards)) >> _S32)
+    return np.int64(((h >> S32) * np.uint64(n_shards)) >> S32)
 
 
 # Keys travel as scalars: ``x0, x1`` are the first ``wx`` words (1 or 2) of a key and
@@ -329,7 +334,7 @@ def _shard_of(h, n_shards):
 @serial_kernel
 def _home(h, capacity):
     """First slot probed for hash ``h``."""
-    return np.int64(((h & _LOW32) * np.uint64(capacity)) >> _S32)
+    return np.int64(((h & LOW32) * np.uint64(capacity)) >> S32)
 
 
 @serial_kernel
@@ -372,14 +377,16 @@ def _increment(shard, h, x0, x1, wx, y0, y1, wy, amount):
 
 
 @parallel_kernel
-def count_states(keys, hashes, mask, table, fill, limit, resume):
+def count_states(keys, hashes, mask, table, fill, limit, resume, ahead):
     """Count the states of the masked rows into a sharded hash table.
 
     Shard ``s`` (one per parallel iteration) takes the rows whose hash falls in it, from
     row ``resume[s]`` on; it stops before a row that would push its fill past ``limit``
     and records that row in ``resume[s]`` (``n`` when done) so the caller can grow the
-    table and call again. Parameters: keys (n, w) uint64; hashes (n,) uint64; mask (n,)
-    bool; table (S, cap, 1 + w) uint64; fill (S,) int64; resume (S,) int64.
+    table and call again. While inserting a row it prefetches the home slot of the row
+    ``ahead`` places later (a hint: it changes no count). Parameters: keys (n, w) uint64;
+    hashes (n,) uint64; mask (n,) bool; table (S, cap, 1 + w) uint64; fill (S,) int64;
+    resume (S,) int64; ahead int.
     """
     n_shards = table.shape[0]
     w = keys.shape[1]
@@ -388,8 +395,8 @@ def count_states(keys, hashes, mask, table, fill, limit, resume):
         rows = _rows_of_shard(hashes, mask, n_shards, s, resume[s])
         resume[s] = keys.shape[0]
         for j in range(rows.shape[0]):
-            if j + PREFETCH_DISTANCE < rows.shape[0]:
-                prefetch(shard, (_home(hashes[rows[j + PREFETCH_DISTANCE]], shard.shape[0]), 0))
+            if j + ahead < rows.shape[0]:
+                prefetch(shard, (_home(hashes[rows[j + ahead]], shard.shape[0]), 0))
             r = rows[j]
             if fill[s] >= limit:
                 resume[s] = r
@@ -417,19 +424,20 @@ def count_dense_states(keys, mask, n_shards, counts):
 
 @parallel_kernel
 def count_joint_states(x_keys, x_hashes, y_keys, y_hashes, mask, cells, cell_fill,
-                       cell_limit, joint, joint_fill, joint_limit, resume):
+                       cell_limit, joint, joint_fill, joint_limit, resume, ahead):
     """Count input cells and, where a cell has met two output states, joint states.
 
     Each input cell remembers the first output state it met. While all its samples share
     that state the joint count equals the cell count and no joint entry exists; at the
     first different state the cell is marked mixed and its joint counts move to the joint
-    table. Sharded by the cell hash and resumable like :func:`count_states`. Joint keys
-    are hashed with :func:`pair_hash` of the two state hashes.
+    table. Sharded by the cell hash, resumable and prefetching ``ahead`` rows like
+    :func:`count_states`. Joint keys are hashed with :func:`pair_hash` of the two state
+    hashes.
 
     Parameters: x_keys (n, wx), y_keys (n, wy) uint64; x_hashes, y_hashes (n,) uint64;
     mask (n,) bool; cells (S, cap, 1 + wx + wy) uint64 (count, cell key, first output);
     joint (S, jcap, 1 + wx + wy) uint64 (count, cell key, output key); *_fill (S,)
-    int64; resume (S,) int64.
+    int64; resume (S,) int64; ahead int.
     """
     n_shards = cells.shape[0]
     wx = x_keys.shape[1]
@@ -440,9 +448,8 @@ def count_joint_states(x_keys, x_hashes, y_keys, y_hashes, mask, cells, cell_fil
         rows = _rows_of_shard(x_hashes, mask, n_shards, s, resume[s])
         resume[s] = x_keys.shape[0]
         for j in range(rows.shape[0]):
-            if j + PREFETCH_DISTANCE < rows.shape[0]:
-                ahead = x_hashes[rows[j + PREFETCH_DISTANCE]]
-                prefetch(shard, (_home(ahead, shard.shape[0]), 0))
+            if j + ahead < rows.shape[0]:
+                prefetch(shard, (_home(x_hashes[rows[j + ahead]], shard.shape[0]), 0))
             r = rows[j]
             if n_cells >= cell_limit or n_joint + 2 > joint_limit:
                 resume[s] = r

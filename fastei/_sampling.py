@@ -1,10 +1,11 @@
 """Streaming plug-in counting: noise in chunks through the span, counts in hash tables.
 
 This module drives the kernels of :mod:`fastei._kernels`. It owns the chunk loop, the
-hash tables and the memory plan (how many passes over the regenerated noise stream are
-needed so that the tables fit in the budget). Everything it returns is an integer count
-or an exact function of counts, so results do not depend on the thread count, the
-chunk size or the number of passes.
+hash tables and the memory plan: how many rows a chunk takes through the span, and how
+many passes over the regenerated noise stream are needed, so that the chunk buffers and
+the tables fit in the budget. Everything it returns is an integer count or an exact
+function of counts, so results do not depend on the thread count, the chunk size or the
+number of passes.
 """
 
 from __future__ import annotations
@@ -16,14 +17,19 @@ import numba
 import numpy as np
 
 from . import _kernels as K
+from .activations import apply_checked, name_of
 
-CHUNK_ROWS = 1 << 16
+CHUNK_ROWS = 1 << 16  # most rows per chunk
+MIN_CHUNK_ROWS = 1024  # fewest rows per chunk a budget must hold (fewer would be slow)
+CHUNK_SHARE = 0.25   # share of the budget a batch may take (tables and allocator slack: rest)
 BLOCK_ROWS = 512     # rows per parallel task in the node-major kernels
+INITIAL_CAPACITY = 64  # slots per shard of a table whose size cannot be foreseen
 MAX_LOAD = 0.75      # a shard's table grows past this fill
 PLANNED_LOAD = 0.6   # tables are sized for this fill of the expected states
 SMALL_COUNT = 4096   # counts up to this are tallied in a dense histogram
 SCAN_FACTOR = 8      # a pass scans up to this many chunks' rows to select one chunk's
 DENSE_STATE_BITS = 20  # output keys this narrow are counted in a dense array, not a table
+PREFETCH_DISTANCE = 16  # rows ahead whose home slot is prefetched while inserting
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,11 @@ class PreparedLayer:
     bias: np.ndarray       # (n_out,), zeros when the layer has none
     code: int              # kernel activation code; -1: apply ``func`` in NumPy
     func: object           # the activation's NumPy function, for user activations
+    name: str = ""         # the activation's name, for messages (default: looked up)
+
+    def __post_init__(self):
+        if not self.name:
+            object.__setattr__(self, "name", name_of(self.func))
 
 
 @dataclass(frozen=True)
@@ -48,15 +59,49 @@ class Span:
     in_bins: int
     out_bins: int
     drop: bool
+    first_layer: int = 0   # index of the span's first layer in the network, for messages
+
+    @property
+    def name(self) -> str:
+        """The span's layers, as messages name them ("layer 2", "layers 0 to 3")."""
+        last = self.first_layer + len(self.layers) - 1
+        if last == self.first_layer:
+            return f"layer {last}"
+        return f"layers {self.first_layer} to {last}"
+
+    @property
+    def description(self) -> str:
+        """The span's layers and widths, e.g. "layer 0 (784 -> 100)"."""
+        return f"{self.name} ({self.n_in} -> {self.n_out})"
+
+    def forward_bytes(self) -> int:
+        """Bytes per row that :meth:`forward` and :meth:`bin_outputs` allocate: every
+        layer's outputs (three arrays for a user activation: pre-activations, its result
+        and the float64 copy) and the output bins."""
+        widths = sum(layer.weights.shape[0] * (1 if layer.code >= 0 else 3)
+                     for layer in self.layers)
+        return 8 * widths + 2 * self.n_out
+
+    def row_bytes(self) -> int:
+        """Bytes per joint-stream row a chunk holds through the span: the input noise and
+        its bins (:meth:`noise`), then :meth:`forward_bytes`."""
+        return 10 * self.n_in + self.forward_bytes()
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Outputs ``(n_out, n)`` of the span for node-major inputs ``x`` of shape ``(n_in, n)``."""
+        """Outputs ``(n_out, n)`` of the span for node-major inputs ``x`` of shape ``(n_in, n)``.
+
+        Raises
+        ------
+        ValueError
+            If a user activation returns a wrong array (see
+            :func:`fastei.activations.apply_checked`).
+        """
         h = x
         for layer in self.layers:
             out = np.empty((layer.weights.shape[0], h.shape[1]))
             K.dense_forward(h, layer.weights, layer.bias, layer.code, BLOCK_ROWS, out)
             if layer.code < 0:
-                out = np.ascontiguousarray(layer.func(out), dtype=np.float64)
+                out = apply_checked(layer.func, out, layer.name)
             h = out
         return h
 
@@ -70,9 +115,91 @@ class Span:
         return x, bins
 
     def bin_outputs(self, y: np.ndarray) -> tuple[np.ndarray, int]:
+        """Bins of the outputs ``y`` and the number of values outside ``out_range``.
+
+        Raises
+        ------
+        ValueError
+            If an output is NaN.
+        """
         bins = np.empty(y.shape, dtype=np.int16)
-        outside = K.bin_values(y, *self.out_range, self.out_bins, self.drop, bins)
+        outside, nan = K.bin_values(y, *self.out_range, self.out_bins, self.drop, bins)
+        if nan:
+            raise ValueError(
+                f"{self.name} gave {nan} NaN outputs: a pre-activation overflowed float64, "
+                "so some weights are too large; rescale them"
+            )
         return bins, int(outside)
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes in decimal units, to three significant digits ("3.2 GB")."""
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.0f} bytes"
+
+
+def budget_for(n: float) -> str:
+    """A ``max_memory`` string 10 % above ``n`` bytes (at least 1 MiB), rounded up to two
+    significant digits, e.g. ``'3.6GB'``."""
+    n = max(1.1 * n, 2**20)
+    unit, size = next((u, z) for u, z in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6))
+                      if n >= z or u == "MB")
+    step = 10.0 ** (math.floor(math.log10(n / size)) - 1)
+    return f"{math.ceil(n / size / step) * step:g}{unit}"
+
+
+def batch_size(max_memory, fixed: float, item_bytes: float, most: int, fewest: int) -> int:
+    """Items per batch: at most ``most`` (and at least ``fewest``), and no more than
+    ``CHUNK_SHARE`` of what ``max_memory`` leaves after ``fixed`` bytes holds at
+    ``item_bytes`` each (``None``: no budget)."""
+    if max_memory is None or max_memory == math.inf:
+        return most
+    fit = int(CHUNK_SHARE * (max_memory - fixed) // item_bytes)
+    return max(min(most, fewest), min(most, fit))
+
+
+def check_budget(needed: float, max_memory, what: str, remedy: str) -> None:
+    """Raise ``MemoryError`` before ``what`` allocates ``needed`` bytes beyond ``max_memory``
+    (``None``: no budget), naming a budget that would do or the ``remedy``."""
+    if max_memory is not None and needed > max_memory:
+        raise MemoryError(
+            f"{what} needs about {format_bytes(needed)}, more than max_memory="
+            f"{format_bytes(max_memory)}; pass max_memory={budget_for(needed)!r} or {remedy}"
+        )
+
+
+def check_preactivation_bounds(span: Span) -> None:
+    """Raise if a pre-activation of the span's first layer can overflow float64.
+
+    Output ``i`` is bounded by ``sum_j |w_ij| * max(|lo|, |hi|) + |b_i|`` over the
+    intervention range ``(lo, hi)``; when that bound is finite no sum of the layer
+    overflows. A cheap check before sampling; NaN outputs are caught while binning too.
+
+    Raises
+    ------
+    ValueError
+        If the bound of an output is not finite.
+    """
+    layer = span.layers[0]
+    check_finite_preactivations(layer.weights, layer.bias, span.in_range,
+                                f"layer {span.first_layer}")
+
+
+def check_finite_preactivations(weights, bias, in_range, name: str) -> None:
+    """:func:`check_preactivation_bounds` of a layer given by its arrays; ``name`` names
+    it in the message."""
+    reach = max(abs(v) for v in in_range)
+    with np.errstate(over="ignore", invalid="ignore"):
+        bound = np.abs(weights).sum(axis=1) * reach + np.abs(bias)
+    overflowing = np.flatnonzero(~np.isfinite(bound))
+    if overflowing.size:
+        raise ValueError(
+            f"{name}: the pre-activation of output {overflowing[0]} can overflow float64 "
+            f"(sum |w| * {reach:g} + |b| is not finite), so its weights are too large; "
+            "rescale them or narrow in_range"
+        )
 
 
 class CountSum:
@@ -102,19 +229,34 @@ class CountSum:
         tallies = (cls(), cls())
         for u, tally in enumerate(tallies):
             tally.small += small[:, u].sum(axis=0)
-            tally.large.extend(large[s, u, :n_large[s, u]] for s in range(n_shards)
+            tally.large.extend(large[s, u, :n_large[s, u]].copy() for s in range(n_shards)
                                if n_large[s, u])
         return tallies
 
+    @staticmethod
+    def bookkeeping_bytes(n_shards: int) -> int:
+        """Most bytes of the dense small-count histograms that tallies over ``n_shards``
+        shards hold at once (the scratch of :meth:`of_table`, a few tallies and sums)."""
+        return 8 * (SMALL_COUNT + 1) * (2 * n_shards + 8)
+
+    @staticmethod
+    def scratch_bytes(total: int, n_shards: int) -> int:
+        """Most bytes the large counts of tallies over ``total`` samples take: the scratch
+        of :meth:`of_table` and the counts kept by three tallies."""
+        return (16 * n_shards + 24) * (total // SMALL_COUNT + 1)
+
     @classmethod
     def of_counts(cls, counts: np.ndarray) -> CountSum:
-        """Tally of the counts in a dense array (zeros are not states)."""
+        """Tally of the counts in a dense array (zeros are not states), a block at a time
+        so that the temporaries stay small."""
         tally = cls()
-        tally.small += np.bincount(counts[counts <= SMALL_COUNT], minlength=SMALL_COUNT + 1)
+        for start in range(0, counts.size, CHUNK_ROWS):
+            block = counts[start:start + CHUNK_ROWS]
+            tally.small += np.bincount(block[block <= SMALL_COUNT], minlength=SMALL_COUNT + 1)
+            large = block[block > SMALL_COUNT]
+            if large.size:
+                tally.large.append(large)
         tally.small[0] = 0
-        large = counts[counts > SMALL_COUNT]
-        if large.size:
-            tally.large.append(large)
         return tally
 
     def __iadd__(self, other: CountSum) -> CountSum:
@@ -143,8 +285,19 @@ def pair_information(counts: np.ndarray) -> np.ndarray:
     """Plug-in mutual information in bits of each 2-D histogram ``counts[..., bx, by]``.
 
     Summed term by term, ``p(x, y) log2(p(x, y) / (p(x) p(y)))``, so independent
-    variables give exactly 0.
+    variables give exactly 0. The histograms go through a block at a time (about
+    ``CHUNK_ROWS`` cells), so that the temporaries stay small next to ``counts``.
     """
+    histograms = counts.reshape(-1, *counts.shape[-2:])
+    block = max(1, CHUNK_ROWS // (counts.shape[-2] * counts.shape[-1]))
+    bits = np.empty(histograms.shape[0])
+    for start in range(0, bits.size, block):
+        bits[start:start + block] = _pair_information(histograms[start:start + block])
+    return bits.reshape(counts.shape[:-2])
+
+
+def _pair_information(counts: np.ndarray) -> np.ndarray:
+    """:func:`pair_information` of a block of histograms ``(k, bx, by)``."""
     counts = counts.astype(np.float64)
     n = counts.sum(axis=(-2, -1), keepdims=True)
     px = counts.sum(axis=-1, keepdims=True)
@@ -225,56 +378,126 @@ class JointCounter:
         Nodes whose joint states are counted (``None`` for no joint counting).
     pairs : bool
         Also accumulate the (input, output) pair histograms for EI_parts.
-    max_memory : int
-        Byte budget for tables and buffers.
+    max_memory : int or None
+        Byte budget (``None``: none) for everything the count allocates that grows with
+        the span, the samples or the bins: the chunk buffers (noise, bins, every layer's
+        outputs, keys, hashes, masks, a pass's scan), the pair histograms, the tables with
+        the headroom to grow them, and the large counts of the tallies. Left out: the
+        histograms of small counts, a fixed size (``CountSum.bookkeeping_bytes``, 390 kB
+        with 2 shards).
     progress : tqdm-like or None
         Updated with the number of rows processed in each pass.
-    chunk_rows : int
-        Rows per chunk (any value gives the same counts).
+    chunk_rows : int or None
+        Most rows per chunk; by default :data:`CHUNK_ROWS`. Fewer are taken when the
+        budget asks for it (any number gives the same counts).
+    n_shards : int or None
+        Hash-table shards; by default the thread count.
+
+    Raises
+    ------
+    MemoryError
+        From :meth:`plan` and :meth:`run`, when the budget is too small; the message
+        names one that would do.
     """
 
     def __init__(self, span, key, samples, inputs, outputs, pairs, max_memory,
-                 progress=None, chunk_rows=CHUNK_ROWS, n_shards=None):
+                 progress=None, chunk_rows=None, n_shards=None):
         self.span, self.key, self.samples = span, key, samples
         self.inputs, self.outputs, self.want_pairs = inputs, outputs, pairs
-        self.max_memory, self.progress, self.chunk_rows = max_memory, progress, chunk_rows
+        self.max_memory = math.inf if max_memory is None else max_memory
+        self.progress = progress
         self.n_shards = n_shards or max(1, numba.get_num_threads())
         if inputs is not None:
             self.x_bits, self.wx, self.x_hashed = key_layout(len(inputs), span.in_bins)
             self.y_bits, self.wy, self.y_hashed = key_layout(len(outputs), span.out_bins)
-            self.dense_outputs = not self.y_hashed and self.y_bits * len(outputs) <= DENSE_STATE_BITS
+            self.dense_outputs = (not self.y_hashed
+                                  and self.y_bits * len(outputs) <= DENSE_STATE_BITS)
+        self.chunk_rows = batch_size(self.max_memory, self._fixed_bytes(), self._row_bytes(),
+                                     min(chunk_rows or CHUNK_ROWS, samples), MIN_CHUNK_ROWS)
 
     # ------------------------------------------------------------------ planning
     def plan(self) -> tuple[int, bool]:
         """Number of passes and whether output states are partitioned too."""
+        buffers = self._buffer_bytes()
+        if buffers > self.max_memory:
+            raise MemoryError(
+                f"max_memory={format_bytes(self.max_memory)} does not even hold the chunk "
+                f"buffers of {self.span.description}, {format_bytes(buffers)} for "
+                f"{self.chunk_rows} rows; pass max_memory={budget_for(2 * buffers)!r} or more"
+            )
         if self.inputs is None:
             return 1, False
-        budget = self.max_memory - self._buffer_bytes()
-        x_states = min(self.samples, self.span.in_bins ** len(self.inputs))
-        y_states = min(self.samples, self.span.out_bins ** len(self.outputs))
-        x_bytes = x_states / PLANNED_LOAD * 8 * (1 + self.wx + self.wy)
-        y_bytes = y_states / PLANNED_LOAD * (8 * self.wy + 8)
-        if self.dense_outputs:
-            y_bytes = 8 << (self.y_bits * len(self.outputs))
-        if budget <= 0:
-            raise MemoryError(
-                f"max_memory={self.max_memory} bytes does not even hold the chunk buffers "
-                f"({self._buffer_bytes()} bytes); raise max_memory"
-            )
-        if x_bytes + y_bytes <= budget:
+        budget = self.max_memory - buffers
+        if self._table_bytes(1, False) <= budget:
             return 1, False
-        if y_bytes <= budget / 2:
-            return self._balanced(math.ceil(x_bytes / (budget - y_bytes))), False
-        return math.ceil((x_bytes + y_bytes) / budget), True
+        x_bytes, y_bytes = self._cell_bytes(1), self._output_bytes(1)
+        split_outputs = y_bytes > budget / 2
+        if split_outputs:
+            passes = math.ceil((x_bytes + y_bytes) / budget)
+        else:
+            passes = self._balanced(math.ceil(x_bytes / (budget - y_bytes)))
+        # the estimate above is linear; tables also have slack and parts that never shrink
+        while self._table_bytes(passes, split_outputs) > budget:
+            if passes > self.samples:
+                raise self._too_small(self.samples)
+            passes = max(passes + 1, passes * 9 // 8)
+            passes = passes if split_outputs else self._balanced(passes)
+        return passes, split_outputs
+
+    def _row_bytes(self) -> int:
+        """Bytes per chunk row: the span's arrays, the row numbers and flags of a pass's
+        scan of up to ``SCAN_FACTOR`` chunks' rows and, for joint counts, the keys,
+        hashes, flags, partitions, masks and each shard's list of its rows."""
+        row = self.span.row_bytes() + 9 * SCAN_FACTOR
+        if self.inputs is not None:
+            row += 8 * (self.wx + self.wy) + 16 + 2 + 20 + 8 * self.n_shards
+        return row
+
+    def _fixed_bytes(self) -> int:
+        """Bytes that do not grow with the chunk: pair histograms and tally scratch."""
+        span = self.span
+        pairs = 8 * span.n_in * span.n_out * span.in_bins * span.out_bins
+        return (pairs if self.want_pairs else 0) + CountSum.scratch_bytes(self.samples,
+                                                                          self.n_shards)
 
     def _buffer_bytes(self) -> int:
-        widths = sum(layer.weights.shape[0] for layer in self.span.layers) + self.span.n_in
-        per_row = 8 * widths + 2 * (self.span.n_in + self.span.n_out) + 64
-        pair_bytes = 0
-        if self.want_pairs:
-            pair_bytes = 8 * self.span.n_in * self.span.n_out * self.span.in_bins * self.span.out_bins
-        scan_bytes = 9 * SCAN_FACTOR * self.chunk_rows  # row numbers and flags of a pass's scan
-        return per_row * min(self.chunk_rows, self.samples) + scan_bytes + pair_bytes
+        return self._fixed_bytes() + self._row_bytes() * self.chunk_rows
+
+    def _cell_bytes(self, passes) -> int:
+        return self._records_bytes(self._cell_states() / passes, 1 + self.wx + self.wy)
+
+    def _output_bytes(self, passes) -> int:
+        if self.dense_outputs:
+            return 8 << (self.y_bits * len(self.outputs))
+        return self._records_bytes(self._output_states() / passes, 1 + self.wy)
+
+    def _table_bytes(self, passes, split_outputs) -> int:
+        """Bytes of the tables of a pass as they are first made (joint table included)."""
+        joint = 8 * (1 + self.wx + self.wy) * self.n_shards * INITIAL_CAPACITY
+        return (self._cell_bytes(passes) + joint
+                + self._output_bytes(passes if split_outputs else 1))
+
+    def _records_bytes(self, expected_states, record) -> int:
+        return 8 * record * self.n_shards * self._capacity(expected_states)
+
+    def _cell_states(self) -> int:
+        return min(self.samples, self.span.in_bins ** len(self.inputs))
+
+    def _output_states(self) -> int:
+        return min(self.samples, self.span.out_bins ** len(self.outputs))
+
+    def _too_small(self, passes) -> MemoryError:
+        """The error for a budget whose tables do not fit even in ``passes`` passes; it
+        names a budget that fits one pass with room for the joint table to grow to a
+        state per sample (three times its planned size: the old and the new table)."""
+        joint_states = min(self.samples, self._cell_states() * self._output_states())
+        needed = (self._buffer_bytes() + self._table_bytes(1, False)
+                  + 3 * self._records_bytes(joint_states, 1 + self.wx + self.wy))
+        return MemoryError(
+            f"max_memory={format_bytes(self.max_memory)} is too small for the state tables "
+            f"of {self.span.description} even with {passes} passes; pass "
+            f"max_memory={budget_for(needed)!r}"
+        )
 
     # ------------------------------------------------------------------ counting
     def run(self) -> JointCounts:
@@ -282,10 +505,7 @@ class JointCounter:
         passes, split_outputs = self.plan()
         while True:
             if passes > max(1, self.samples):
-                raise MemoryError(
-                    f"max_memory={self.max_memory} bytes is too small for these counts even "
-                    f"with {self.samples} passes; raise max_memory"
-                )
+                raise self._too_small(self.samples)
             try:
                 return self._run(passes, split_outputs)
             except _TableBudgetExceeded as exceeded:
@@ -308,32 +528,27 @@ class JointCounter:
             self._cells = self._cell_tables(passes) if joint else []
             if joint and (p == 0 or split_outputs):
                 self._new_outputs(passes, split_outputs)
+            counts_rows = not split_outputs or p == 0
             select = passes > 1 and not split_outputs
             scan_rows = self.chunk_rows * (min(passes, SCAN_FACTOR) if select else 1)
+            found = np.empty(scan_rows if select else 0, dtype=np.int64)
             for start in range(0, self.samples, scan_rows):
-                chunk_size = min(scan_rows, self.samples - start)
+                scanned = min(scan_rows, self.samples - start)
                 if select:
-                    rows = np.empty(chunk_size, dtype=np.int64)
-                    n_rows = K.rows_of_partition(self.key, start, span.n_in, prefix,
-                                                 *span.in_range, span.in_bins, passes, p,
-                                                 BLOCK_ROWS, rows)
-                    rows = rows[:n_rows]
+                    rows = found[:K.rows_of_partition(self.key, start, span.n_in, prefix,
+                                                      *span.in_range, span.in_bins, passes, p,
+                                                      BLOCK_ROWS, found[:scanned])]
                 else:
-                    rows = np.arange(start, start + chunk_size, dtype=np.int64)
-                x, x_bins = span.noise(self.key, rows)
-                y_bins, outside = span.bin_outputs(span.forward(x))
-                counts_rows = not split_outputs or p == 0
-                if counts_rows:
-                    n_outside += outside
-                    if pairs is not None:
-                        K.pair_counts(x_bins, y_bins, pairs)
-                if joint:
-                    n_kept = self._count_joint(x_bins, y_bins, p, passes, prefix, split_outputs)
-                    n_valid += n_kept if counts_rows else 0
-                elif counts_rows:
-                    n_valid += rows.size
+                    rows = np.arange(start, start + scanned, dtype=np.int64)
+                for first in range(0, rows.size, self.chunk_rows):
+                    valid, outside = self._count_chunk(rows[first:first + self.chunk_rows],
+                                                       p, passes, prefix, split_outputs,
+                                                       pairs if counts_rows else None)
+                    if counts_rows:
+                        n_valid += valid
+                        n_outside += outside
                 if self.progress is not None:
-                    self.progress.update(chunk_size)
+                    self.progress.update(scanned)
             if joint:
                 unmixed, mixed = CountSum.of_table(self._cells[0], self.samples,
                                                    clear=p + 1 < passes)
@@ -347,6 +562,18 @@ class JointCounter:
             y_sum += self._output_tally()
         self._cells, self._outputs, self._output_counts = [], [], None
         return JointCounts(n_valid, n_outside, x_sum, y_sum, xy_sum, pairs, passes)
+
+    def _count_chunk(self, rows, p, passes, prefix, split_outputs, pairs) -> tuple[int, int]:
+        """Take the given rows through the span and count them (into ``pairs`` too unless
+        it is None); return the valid rows and the outputs outside the range. The chunk's
+        arrays die on return, before the next chunk allocates its own."""
+        x, x_bins = self.span.noise(self.key, rows)
+        y_bins, outside = self.span.bin_outputs(self.span.forward(x))
+        if pairs is not None:
+            K.pair_counts(x_bins, y_bins, pairs)
+        if self.inputs is None:
+            return rows.size, outside
+        return self._count_joint(x_bins, y_bins, p, passes, prefix, split_outputs), outside
 
     def _count_joint(self, x_bins, y_bins, p, passes, prefix, split_outputs) -> int:
         """Insert a chunk's states into the tables; return the number of valid rows."""
@@ -374,12 +601,13 @@ class JointCounter:
             cells, joint_table = tables
             K.count_joint_states(x_keys, x_hashes, y_keys, y_hashes, x_mask, cells.records,
                                  cells.fill, cells.limit, joint_table.records,
-                                 joint_table.fill, joint_table.limit, resume)
+                                 joint_table.fill, joint_table.limit, resume,
+                                 PREFETCH_DISTANCE)
 
         def count_outputs(tables, resume):
             (outputs,) = tables
             K.count_states(y_keys, y_hashes, y_mask, outputs.records, outputs.fill,
-                           outputs.limit, resume)
+                           outputs.limit, resume, PREFETCH_DISTANCE)
 
         self._insert(self._cells, n, count_cells, "inputs")
         if self._output_counts is not None:
@@ -401,6 +629,7 @@ class JointCounter:
                     if self._output_counts is not None:
                         live += self._output_counts.nbytes
                     if live + 2 * table.nbytes + self._buffer_bytes() > self.max_memory:
+                        # the old table lives on while the records move to the new one
                         raise _TableBudgetExceeded(role)
                     tables[index] = table.grown()
 
@@ -412,9 +641,10 @@ class JointCounter:
         if self._cells:
             cells = self._cells[0]
         else:
-            expected = min(self.samples, self.span.in_bins ** len(self.inputs)) / passes
-            cells = _Table.empty(self.n_shards, self._capacity(expected), record, self.wx, self.wx)
-        return [cells, _Table.empty(self.n_shards, 64, record, self.wx + self.wy, self.wx)]
+            cells = _Table.empty(self.n_shards, self._capacity(self._cell_states() / passes),
+                                 record, self.wx, self.wx)
+        return [cells, _Table.empty(self.n_shards, INITIAL_CAPACITY, record, self.wx + self.wy,
+                                    self.wx)]
 
     def _new_outputs(self, passes, split_outputs):
         """Fresh output-state counts: a dense array for narrow keys, else a hash table."""
@@ -422,9 +652,7 @@ class JointCounter:
         if self.dense_outputs:
             self._output_counts = np.zeros(1 << (self.y_bits * len(self.outputs)), np.int64)
             return
-        expected = min(self.samples, self.span.out_bins ** len(self.outputs))
-        if split_outputs:
-            expected /= passes
+        expected = self._output_states() / (passes if split_outputs else 1)
         self._outputs = [_Table.empty(self.n_shards, self._capacity(expected), 1 + self.wy,
                                       self.wy, self.wy)]
 
@@ -461,26 +689,51 @@ class JointCounter:
 
 
 def sensitivity_counts(span: Span, key, samples: int, baseline: float,
-                       chunk_rows: int = CHUNK_ROWS, progress=None) -> tuple[np.ndarray, int]:
+                       chunk_rows: int | None = None, progress=None,
+                       max_memory: int | None = None) -> tuple[np.ndarray, int]:
     """Pair histograms when each input alone is perturbed and the rest sit at ``baseline``.
 
     Input ``i`` takes the same noise values as in the joint stream of the same key. All
-    inputs are handled in one batch per chunk (``chunk_rows // n_in`` samples each).
-    Returns counts of shape ``(n_in, n_out, in_bins, out_bins)`` and the number of output
-    values outside the output range.
+    inputs are handled in one batch per chunk: ``per_node`` samples each, through ``n_in``
+    copies of the inputs, at most ``chunk_rows // n_in`` (default ``CHUNK_ROWS // n_in``)
+    and fewer when ``max_memory`` asks for it (see :func:`batch_size`; ``None``: no
+    budget); any number gives the same counts. Returns counts of shape
+    ``(n_in, n_out, in_bins, out_bins)`` and the number of output values outside the
+    output range.
+
+    Raises
+    ------
+    MemoryError
+        If the histograms and the fewest samples a chunk takes need more than
+        ``max_memory``.
     """
     n_in = span.n_in
+    histogram_bytes = 8 * n_in * span.n_out * span.in_bins * span.out_bins
+    # row numbers, noise and its bins; then n_in rows of held inputs and their outputs
+    sample_bytes = 8 + span.row_bytes() + n_in * (8 * n_in + span.forward_bytes())
+    per_node = batch_size(max_memory, histogram_bytes, sample_bytes,
+                          min(max(1, (chunk_rows or CHUNK_ROWS) // n_in), samples),
+                          max(1, MIN_CHUNK_ROWS // n_in))
+    check_budget(histogram_bytes + per_node * sample_bytes, max_memory,
+                 f"sensitivity of {span.description} in chunks of {per_node} x {n_in} rows",
+                 "fewer bins")
     counts = np.zeros((n_in, span.n_out, span.in_bins, span.out_bins), np.int64)
     n_outside = 0
-    per_node = max(1, chunk_rows // n_in)
     for start in range(0, samples, per_node):
         rows = np.arange(start, min(start + per_node, samples), dtype=np.int64)
-        noise, noise_bins = span.noise(key, rows)
-        x = np.full((n_in, n_in, rows.size), baseline)
-        x[np.arange(n_in), np.arange(n_in)] = noise
-        y_bins, outside = span.bin_outputs(span.forward(x.reshape(n_in, -1)))
-        n_outside += outside
-        K.sensitivity_pair_counts(noise_bins, y_bins, counts)
+        n_outside += _count_sensitivity_chunk(span, key, rows, baseline, counts)
         if progress is not None:
             progress.update(rows.size * n_in)
     return counts, n_outside
+
+
+def _count_sensitivity_chunk(span, key, rows, baseline, counts) -> int:
+    """Add the chunk of ``rows`` to the sensitivity ``counts``; return the outputs outside
+    the range. The chunk's arrays die on return, before the next chunk allocates its own."""
+    n_in = span.n_in
+    noise, noise_bins = span.noise(key, rows)
+    x = np.full((n_in, n_in, rows.size), baseline)
+    x[np.arange(n_in), np.arange(n_in)] = noise
+    y_bins, outside = span.bin_outputs(span.forward(x.reshape(n_in, -1)))
+    K.sensitivity_pair_counts(noise_bins, y_bins, counts)
+    return outside

@@ -185,6 +185,56 @@ def available_activations() -> list[str]:
     return sorted((activation.name for activation in _REGISTRY.values()), key=str.lower)
 
 
+def name_of(func) -> str:
+    """Name of the registered activation whose function is ``func``, else the function's."""
+    for activation in _REGISTRY.values():
+        if activation.func is func:
+            return activation.name
+    return getattr(func, "__qualname__", repr(func))
+
+
+def apply_checked(func, z: np.ndarray, name: str, role: str = "activation") -> np.ndarray:
+    """``func(z)`` as a C-contiguous float64 array, after checking what came back.
+
+    A user function runs on arrays the kernels then read without checks, so its result
+    must have the shape of ``z``, hold real numbers and be a number wherever ``z`` is
+    finite (NaN at an infinite ``z`` is left to the NaN check of the binning).
+
+    Parameters
+    ----------
+    func : callable
+        Vectorised function (an activation or its inverse).
+    z : ndarray of float64
+        Its input.
+    name, role : str
+        For messages: ``"{role} {name!r} returned ..."``.
+
+    Raises
+    ------
+    ValueError
+        If the result has another shape, is not real, or is NaN at a finite input.
+    """
+    result = np.asarray(func(z))
+    if result.shape != z.shape:
+        raise ValueError(
+            f"{role} {name!r} returned shape {result.shape} for input of shape {z.shape}; "
+            "it must act element-wise and return an array of the input's shape"
+        )
+    if result.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{role} {name!r} returned {result.dtype} values; it must return real numbers"
+        )
+    result = np.ascontiguousarray(result, dtype=np.float64)
+    if np.isnan(result).any():
+        wrong = np.isnan(result) & np.isfinite(z)
+        if wrong.any():
+            raise ValueError(
+                f"{role} {name!r} returned NaN for the finite input {float(z[wrong][0])!r}; it "
+                "must return a number for every finite input"
+            )
+    return result
+
+
 for _builtin in (
     Activation("linear", lambda z: z, (-math.inf, math.inf), None, lambda t: np.asarray(t, float),
                lambda z: np.ones_like(z), LINEAR_CODE),

@@ -43,3 +43,11 @@ def span_setup(network, span=0, in_bins=8, out_bins=8, overflow="clip"):
     options = make_options(dict(span=span, in_bins=in_bins, out_bins=out_bins, overflow=overflow),
                            methods=("sampled",), sample_rules=False)
     return options.span_setup(network)
+
+
+@pytest.fixture(autouse=True)
+def _own_activation_registry(monkeypatch):
+    """Activations a test registers stay in that test."""
+    from fastei import activations
+
+    monkeypatch.setattr(activations, "_REGISTRY", dict(activations._REGISTRY))

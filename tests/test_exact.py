@@ -1,6 +1,7 @@
 """Exact estimators against closed forms, brute-force quadrature and Monte Carlo."""
 
 import math
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -304,3 +305,82 @@ def test_joint_ei_rejects_more_than_two_inputs():
     layer = Dense(np.ones((1, 3)), None, "sigmoid")
     with pytest.raises(ValueError, match="1 or 2 inputs, got 3"):
         ei_exact(layer, **UNIT, **bins(8))
+
+
+# --- memory -----------------------------------------------------------------------------
+
+def _traced(call):
+    """``call()`` and the peak of the memory NumPy and Python allocated during it."""
+    tracemalloc.start()
+    try:
+        return call(), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _within_budget_or_refused(call, expected, peak):
+    """At budgets around the measured ``peak`` a call either refuses before allocating
+    or stays within the budget with the same result; at three times it runs."""
+    for budget in (peak // 2, peak, 2 * peak):
+        try:
+            got, used = _traced(lambda b=budget: call(b))
+        except MemoryError:
+            continue
+        assert used <= budget
+        np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(call(3 * peak), expected)
+
+
+@pytest.mark.parametrize("weights, n_bins", [
+    (np.random.default_rng(0).uniform(-1 / 28, 1 / 28, (2, 784)), 16),  # Fourier series
+    (np.random.default_rng(1).uniform(-3, 3, (3, 3)), 64),  # closed forms in long double
+    (np.hstack([np.full((2, 40), 0.01), [[30.0], [20.0]]]), 32),  # both
+])
+@pytest.mark.parametrize("function", [ei_parts_matrix_exact, sensitivity_matrix_exact])
+def test_pairwise_tables_stay_within_the_budget_or_are_refused(function, weights, n_bins):
+    layer = Dense(weights, None, "sigmoid")
+    expected, peak = _traced(lambda: function(layer, **UNIT, **bins(n_bins)))
+    expected, peak = _traced(lambda: function(layer, **UNIT, **bins(n_bins)))  # kernels loaded
+    _within_budget_or_refused(
+        lambda budget: function(layer, **UNIT, **bins(n_bins), max_memory=budget), expected,
+        peak)
+
+
+@pytest.mark.parametrize("weights, n_bins", [(np.array([[3.0, -2.0], [1.0, 4.0], [2.0, 2.0]]), 32),
+                                             (np.array([[1.0], [-2.0], [5.0]]), 64)])
+def test_joint_exact_stays_within_the_budget_or_is_refused(weights, n_bins):
+    layer = Dense(weights, None, "sigmoid")
+    expected, peak = _traced(lambda: ei_exact(layer, **UNIT, **bins(n_bins)))
+    _within_budget_or_refused(
+        lambda budget: ei_exact(layer, **UNIT, **bins(n_bins), max_memory=budget), expected,
+        peak)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: ei_parts_matrix_exact(Dense(np.full((10, 200), 0.01)), **UNIT, **bins(64),
+                                   max_memory=2_000_000),
+     r"exact EI_parts of a 200 -> 10 layer at 64 bins needs about [\d.]+ MB, more than "
+     r"max_memory=2 MB; pass max_memory='[\d.]+MB' or fewer bins"),
+    (lambda: sensitivity_matrix_exact(Dense(np.full((10, 200), 0.01)), **UNIT, in_bins=8,
+                                      out_bins=16, max_memory=10**6),
+     r"exact sensitivity of a 200 -> 10 layer at 8 x 16 bins needs about [\d.]+ MB, more "
+     r"than max_memory=1 MB; pass max_memory='[\d.]+MB' or fewer bins"),
+    (lambda: ei_exact(Dense(np.ones((3, 2))), **UNIT, **bins(64), max_memory=10**6),
+     r"exact EI of a 2 -> 3 layer at 64 bins needs about 3.66 MB, more than max_memory=1 MB; "
+     r"pass max_memory='4.1MB' or fewer bins"),  # the crossings of 319 lines
+    (lambda: ei_exact(Dense(np.array([[3.0, -2.0], [1.0, 4.0], [2.0, 2.0]])), **UNIT,
+                      **bins(64), max_memory=10**7),
+     r"exact EI of a 2 -> 3 layer at 64 bins needs about \d+ MB, more than "
+     r"max_memory=10 MB; pass max_memory='\d+MB' or fewer bins"),  # the segments
+])
+def test_exact_tables_too_large_for_the_budget_are_refused(call, match):
+    with pytest.raises(MemoryError, match=f"^{match}$"):
+        call()
+
+
+def test_exact_estimators_refuse_weights_whose_sums_overflow():
+    layer = Dense(np.array([[1.0, 2.0], [1e308, 1e308]]))
+    for function in (ei_parts_matrix_exact, sensitivity_matrix_exact, ei_exact):
+        with pytest.raises(ValueError, match=r"^the 2 -> 2 layer: the pre-activation of output "
+                           r"1 can overflow float64"):
+            function(layer, **UNIT, **bins(8))

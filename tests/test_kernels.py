@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 import fastei
-from fastei import _kernels, _rng
+from fastei import _kernels, _rng, _sampling
 from fastei._sampling import CHUNK_ROWS, JointCounter, key_layout
 
 from . import reference as ref
@@ -88,9 +88,32 @@ def test_binning_counts_and_overflow_match_reference():
     values = np.array([[-0.5, 0.0, 0.124, 0.125, 0.5, 0.999, 1.0, 1.7]])
     for drop in (False, True):
         out = np.empty(values.shape, np.int16)
-        outside = _kernels.bin_values(values, 0.0, 1.0, 8, drop, out)
+        outside, nan = _kernels.bin_values(values, 0.0, 1.0, 8, drop, out)
         assert_array_equal(out, ref.bins_of(values, 0.0, 1.0, 8, drop))
-        assert outside == 2
+        assert (outside, nan) == (2, 0)
+
+
+def test_binning_counts_nan_apart():
+    values = np.array([[0.3, np.nan, 1.5], [np.nan, np.nan, -0.2]])
+    finite = ~np.isnan(values)
+    for drop in (False, True):
+        out = np.empty(values.shape, np.int16)
+        assert _kernels.bin_values(values, 0.0, 1.0, 8, drop, out) == (2, 3)
+        assert_array_equal(out[finite], ref.bins_of(values[finite], 0.0, 1.0, 8, drop))
+        assert_array_equal(out[~finite], 0)
+
+
+@pytest.mark.parametrize("code, func", [(0, lambda z: z), (1, _sigmoid), (2, np.tanh),
+                                        (3, lambda z: np.maximum(z, 0.0))])
+def test_layer_kernel_keeps_nan(code, func):
+    # inf - inf in the sum gives NaN, and no activation may turn it into a number
+    h = np.array([[np.inf, 1.0, -np.inf], [np.inf, np.nan, -np.inf]])
+    out = np.empty((1, 3))
+    _kernels.dense_forward(h, np.array([[1.0, -1.0]]), np.zeros(1), code, 2, out)
+    with np.errstate(invalid="ignore"):
+        expected = ref.forward([(np.array([[1.0, -1.0]]), np.zeros(1), func)], h.T)
+    assert np.isnan(expected).all()
+    assert np.isnan(out).all()
 
 
 @pytest.mark.parametrize("lo, hi, n_bins", [(0.0, 1.0, 8), (-1.0, 1.0, 30), (-3.0, 5.0, 7),
@@ -102,9 +125,9 @@ def test_binning_matches_reference_at_and_near_every_edge(lo, hi, n_bins):
     values = np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf),
                              np.random.default_rng(n_bins).uniform(lo - 1, hi + 1, 5000)])
     out = np.empty((1, values.size), np.int16)
-    outside = _kernels.bin_values(values[None], lo, hi, n_bins, False, out)
+    outside, nan = _kernels.bin_values(values[None], lo, hi, n_bins, False, out)
     assert_array_equal(out[0], ref.bins_of(values, lo, hi, n_bins))
-    assert outside == np.count_nonzero((values < lo) | (values > hi))
+    assert (outside, nan) == (np.count_nonzero((values < lo) | (values > hi)), 0)
 
 
 @pytest.mark.parametrize("n_bins, n_prefix, passes, lo, hi", [
@@ -259,9 +282,32 @@ def test_binning_at_bin_edges_follows_the_spec_formula(data, layout):
     outside_expected = np.count_nonzero((values < lo) | (values > hi))
     for drop in (False, True):
         out = np.empty((1, values.size), np.int16)
-        outside = _kernels.bin_values(values[None], lo, hi, n_bins, drop, out)
+        outside, nan = _kernels.bin_values(values[None], lo, hi, n_bins, drop, out)
         expected = ref.bin_index(values, (lo, hi), n_bins)
         if drop:
             expected[(values < lo) | (values > hi)] = -1
         assert_array_equal(out[0], expected)
-        assert outside == outside_expected
+        assert (outside, nan) == (outside_expected, 0)
+
+
+@pytest.mark.parametrize("ahead", [0, 1, 16, 10**6])
+def test_prefetch_distance_changes_no_count(ahead, monkeypatch):
+    # The prefetch is a hint: any distance gives the reference counts, in the same slots.
+    keys = np.random.default_rng(ahead % 7).integers(0, 50, size=(5000, 1)).astype(np.uint64)
+    hashes = np.array([_kernels.state_hash(k, np.uint64(0)) for k in keys[:, 0]], np.uint64)
+    table = np.zeros((2, 128, 2), np.uint64)
+    fill, resume = np.zeros(2, np.int64), np.zeros(2, np.int64)
+    _kernels.count_states(keys, hashes, np.ones(5000, np.bool_), table, fill, 96, resume, ahead)
+    assert (resume == 5000).all()
+    used = table.reshape(-1, 2)[table.reshape(-1, 2)[:, 0] > 0]
+    values, counts = np.unique(keys[:, 0], return_counts=True)
+    assert_array_equal(used[np.argsort(used[:, 1]), 0], counts)
+    assert_array_equal(np.sort(used[:, 1]), values)
+    # the joint kernel, through the counter, against the reference stream
+    monkeypatch.setattr(_sampling, "PREFETCH_DISTANCE", ahead)
+    weights = [np.random.default_rng(2).uniform(-3, 3, size=(3, 4))]
+    counts = _joint_counts(weights, 20_000, in_bins=4)
+    key = _rng.stream_key(0, _rng.JOINT_STREAM)
+    xb, yb, _ = ref.joint_stream(_layers(weights), key, 20_000, (0, 1), (0, 1), 4, 8)
+    expected = np.bincount(ref.state_counts(np.hstack([xb, yb])))
+    assert_array_equal(_multiplicities(counts.xy), expected)

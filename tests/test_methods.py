@@ -3,6 +3,7 @@ independent reference value, within the noise of the estimator."""
 
 import math
 import re
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -10,7 +11,8 @@ from numpy.testing import assert_allclose
 
 import fastei
 from fastei import _rng, convergence
-from fastei._sampling import JointCounter, pair_information, sensitivity_counts
+from fastei._sampling import JointCounter, PreparedLayer, Span, pair_information, sensitivity_counts
+from fastei._stratified import stratified_ei
 from fastei.activations import get_activation
 
 from . import reference as ref
@@ -183,9 +185,6 @@ def test_sample_rules_follow_the_paper_convergence_helpers(monkeypatch):
     assert fastei.sensitivity(weights, samples="extrapolate", seed=2) == fit.value
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: ei_stratified takes max_memory but never uses it; its 409,600 points need ~47 MiB "
-    "(traced) against a 1 MiB budget, where the option promises a refusal"))
 def test_stratified_refuses_a_budget_its_arrays_do_not_fit_in():
     weights = np.random.default_rng(0).uniform(-1, 1, size=(3, 4))
     with pytest.raises(MemoryError, match="max_memory"):  # the parameter, not the wording
@@ -216,3 +215,31 @@ def test_stratified_refuses_a_budget_its_arrays_do_not_fit_in():
 def test_bad_method_options(call, match):
     with pytest.raises(ValueError, match=re.escape(match)):
         call()
+
+
+@pytest.mark.parametrize("weights", [np.zeros((3, 4)), np.full((2, 3), 300.0)])
+def test_stratified_ei_of_a_constant_layer_is_zero_without_warnings(weights):
+    # Every point lands in one output state (sigmoid(0) = 0.5 or saturation at 1): the
+    # suite turns warnings into errors, so this also checks that none is raised.
+    estimate = fastei.ei_stratified(weights, cells=50, points_per_cell=64)
+    assert estimate.value == 0.0 and estimate.standard_error == 0.0
+    assert estimate.entropy_outputs == 0.0
+
+
+def test_stratified_batches_follow_the_budget_and_change_nothing():
+    weights = np.random.default_rng(4).uniform(-0.2, 0.2, size=(20, 100))
+    layer = PreparedLayer(weights, np.zeros(20), 1, None)
+    span = Span((layer,), 100, 20, (0.0, 1.0), (0.0, 1.0), 8, 8, False)
+    keys = [_rng.stream_key(0, stream) for stream in _rng.STRATIFIED_STREAMS]
+    expected = stratified_ei(span, keys, 200, 256)
+    tracemalloc.start()
+    try:
+        got = stratified_ei(span, keys, 200, 256, max_memory=5_000_000)
+        assert tracemalloc.get_traced_memory()[1] <= 5_000_000
+    finally:
+        tracemalloc.stop()
+    assert got == expected
+    with pytest.raises(MemoryError, match=r"^stratified EI of layer 0 \(100 -> 20\) with 200 "
+                       r"cells of 256 points needs about 3.\d+ MB, more than max_memory=3 MB; "
+                       r"pass max_memory='4MB' or fewer cells or points_per_cell$"):
+        stratified_ei(span, keys, 200, 256, max_memory=3_000_000)

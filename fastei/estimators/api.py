@@ -124,7 +124,7 @@ def _sensitivity_counts(setup, options, samples):
     bar = _progress_bar(options.progress, samples * setup.n_in, "sensitivity")
     try:
         return sensitivity_counts(setup, options.key(_rng.SENSITIVITY_STREAM), samples,
-                                  options.baseline, progress=bar)
+                                  options.baseline, progress=bar, max_memory=options.max_memory)
     finally:
         if bar is not None:
             bar.close()
@@ -139,7 +139,8 @@ def _exact_layer(function, network, options, **extra):
     setup = options.span_setup(network)
     return function(options.single_layer(network), in_range=setup.in_range,
                     out_range=setup.out_range, in_bins=setup.in_bins,
-                    out_bins=setup.out_bins, overflow=options.overflow, **extra)
+                    out_bins=setup.out_bins, overflow=options.overflow,
+                    max_memory=options.max_memory, **extra)
 
 
 def _by_sample_rule(options, estimate, cells=None):
@@ -226,7 +227,7 @@ def _stratified(network, options) -> StratifiedEstimate:
             "overflow='clip', or method='sampled'")
     keys = [options.key(stream) for stream in _rng.STRATIFIED_STREAMS]
     return stratified_ei(options.span_setup(network), keys, options.cells,
-                         options.points_per_cell)
+                         options.points_per_cell, max_memory=options.max_memory)
 
 
 @estimator(*_BINNING, "seed", "cells", "points_per_cell", "max_memory")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from .. import _rng
-from .._sampling import PreparedLayer, Span
+from .._sampling import PreparedLayer, Span, check_preactivation_bounds
 from .._validation import (
     check_bins,
     check_choice,
@@ -137,9 +137,11 @@ class Options:
                           np.zeros(layer.n_out) if layer.bias is None else layer.bias,
                           layer.activation.code, layer.activation.func)
             for layer in network.layers[start:end + 1])
-        return Span(layers, network.layers[start].n_in, network.layers[end].n_out,
+        span = Span(layers, network.layers[start].n_in, network.layers[end].n_out,
                     check_range(in_range, "in_range"), check_range(out_range, "out_range"),
-                    self.in_bins, self.out_bins, self.drop)
+                    self.in_bins, self.out_bins, self.drop, start)
+        check_preactivation_bounds(span)
+        return span
 
     def node_subsets(self, setup: Span):
         """``inputs``, ``outputs`` and each group's pair as sorted index arrays within the span

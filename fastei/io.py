@@ -24,6 +24,8 @@ import json
 import numbers
 import os
 import re
+import signal
+import threading
 import time
 import warnings
 from collections import namedtuple
@@ -145,6 +147,29 @@ def _fixed(text):
     return np.array([item.encode() for item in text])
 
 
+@contextlib.contextmanager
+def _interrupts_held():
+    """Hold Ctrl-C (SIGINT) while h5py works, and deliver it when the block ends.
+
+    An interrupt raised inside h5py (in one of its weakref callbacks) can leave the process
+    hung; held, it arrives between two whole snapshots. Only the main thread gets signals,
+    and a handler installed outside Python cannot be put back, so those cases are left as
+    they are.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    signal.signal(signal.SIGINT, lambda *_: received.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            signal.raise_signal(signal.SIGINT)
+
+
 def _sync_folder(folder: Path) -> None:
     """Make a rename in ``folder`` survive a power loss."""
     fd = os.open(folder, os.O_RDONLY)
@@ -258,21 +283,22 @@ class SnapshotWriter:
                 f"snapshot {index} does not fit {str(self.path)!r}: its {layout} differs from "
                 f"the first snapshot's {self._layout}; write a different network to a new file"
             )
-        try:
-            if self._file is None:
-                self._create(row, layout)
-            for name, value in row.items():
-                dataset = self._datasets[name]
-                dataset.resize(index + 1, axis=0)
-                dataset[index] = value
-            self._sync()
-            self._datasets[_COUNT][()] = index + 1
-            self._sync()
-        except (OSError, RuntimeError) as exc:
-            raise self._abandon(exc, index) from None
-        if index == 0:
-            self._commit()
-        self._count += 1
+        with _interrupts_held():
+            try:
+                if self._file is None:
+                    self._create(row, layout)
+                for name, value in row.items():
+                    dataset = self._datasets[name]
+                    dataset.resize(index + 1, axis=0)
+                    dataset[index] = value
+                self._sync()
+                self._datasets[_COUNT][()] = index + 1
+                self._sync()
+            except (OSError, RuntimeError) as exc:
+                raise self._abandon(exc, index) from None
+            if index == 0:
+                self._commit()
+            self._count += 1
         return index
 
     def _create(self, row: dict[str, np.ndarray], layout: _Layout) -> None:
@@ -338,9 +364,10 @@ class SnapshotWriter:
     def close(self) -> None:
         """Close the file, remove it if it never got its name, release the lock (idempotent)."""
         if self._file is not None:
-            self._file.close()
-            self._file = None
-            self._datasets = {}
+            with _interrupts_held():
+                self._file.close()
+                self._file = None
+                self._datasets = {}
         if not self._count:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._partial)
@@ -613,7 +640,8 @@ def _load(path, *, data: bool = True) -> _Contents:
     for attempt in range(_READ_ATTEMPTS):
         last = attempt == _READ_ATTEMPTS - 1
         try:
-            contents = _read_contents(path, data=data)
+            with _interrupts_held():
+                contents = _read_contents(path, data=data)
         except _Damaged as exc:
             if last:
                 raise ValueError(str(exc)) from None

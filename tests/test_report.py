@@ -1,6 +1,8 @@
 """The HTML report: one self-contained, escaped page from real figure files."""
 
 import base64
+import os
+import stat
 from html.parser import HTMLParser
 from importlib import resources
 
@@ -95,6 +97,15 @@ def test_the_page_embeds_every_figure_and_needs_nothing_else(tmp_path, pictures)
     sections_ids = [attrs["id"] for tag, attrs in page.tags if tag == "section"]
     assert page.attributes("href") == [f"#{i}" for i in sections_ids]
     assert not list(index.parent.glob(".*tmp*"))  # written atomically, nothing left over
+
+
+def test_the_page_has_the_permissions_of_any_new_file(tmp_path):
+    umask = os.umask(0o022)  # a common umask, then the caller's back
+    try:
+        index = write_report(tmp_path, [Section("A")])
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(index.stat().st_mode) == 0o644  # readable by a web server, say
 
 
 def test_text_is_escaped(tmp_path, pictures):

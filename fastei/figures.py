@@ -18,7 +18,8 @@ from ._files import check_output_path
 
 __all__ = ["FIGURE_DPI", "causal_plane_figure", "causal_plane_movie",
            "convergence_figure", "convergence_trace", "converged_value", "edges_figure",
-           "figure", "measure_file", "sample_counts", "save", "single_edge_figure",
+           "figure", "measure_file", "paper_single_edges", "sample_counts", "save",
+           "single_edge_figure",
            "surfaces_figure", "training_figure"]
 
 FIGURE_DPI = 110
@@ -369,6 +370,32 @@ def convergence_figure(run, output, *, snapshot=-1, layers=None, quantity="ei_pa
     return save(fig, output)
 
 
+def paper_single_edges(activations=("sigmoid", "tanh", "relu"), *, bins=(8, 16, 32, 64),
+                       weights=None, samples=None, seed=0) -> list:
+    """The curves of Fig. 1a-c (:func:`fastei.plot.single_edge_curves`) with the paper's
+    conventions: the activation's own range, relu outputs above 1 dropped.
+
+    Parameters
+    ----------
+    activations : sequence of str, default ("sigmoid", "tanh", "relu")
+    bins : sequence of int, default (8, 16, 32, 64)
+    weights : array_like, optional
+        Default 0 to 10 in steps of 0.01.
+    samples : int, optional
+        Also estimate plug-in points with this many noise samples (the paper: 30,000).
+    seed : int, default 0
+
+    Returns
+    -------
+    list of fastei.plot.SingleEdgeCurves
+    """
+    from .plot import single_edge_curves
+
+    return [single_edge_curves(a, bins=bins, weights=weights, samples=samples, seed=seed,
+                               overflow="drop" if a == "relu" else "clip")
+            for a in activations]
+
+
 def single_edge_figure(output, *, activations=("sigmoid", "tanh", "relu"),
                        bins=(8, 16, 32, 64), samples=None) -> Path:
     """Fig. 1a-c: exact EI of one edge ``y = f(w x)`` against ``w``, each peak marked.
@@ -389,12 +416,10 @@ def single_edge_figure(output, *, activations=("sigmoid", "tanh", "relu"),
     -------
     Path
     """
-    from .plot import plot_single_edges, single_edge_curves
+    from .plot import plot_single_edges
 
     _check_output(output)
-    curves = [single_edge_curves(a, bins=bins, samples=samples,
-                                 overflow="drop" if a == "relu" else "clip")
-              for a in activations]
+    curves = paper_single_edges(activations, bins=bins, samples=samples)
     fig = figure(4.6 * len(curves), 4.0)
     return save(plot_single_edges(curves, fig=fig), output)
 

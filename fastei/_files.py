@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,13 +30,14 @@ def atomic_path(path):
     """Yield a temporary path beside ``path``, renamed over it when the block finishes.
 
     The temporary name keeps the suffix of ``path``, so writers that choose a format by
-    suffix (matplotlib, Pillow) work on it. A failure leaves ``path`` as it was and no
-    temporary file.
+    suffix (matplotlib, Pillow) work on it. The file gets the permissions of any new file
+    (0o666 less the umask), not the owner-only 0o600 of :func:`tempfile.mkstemp`, so a
+    report can be served or shared. A failure leaves ``path`` as it was and no temporary
+    file.
     """
     path = check_output_path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                         suffix=f".tmp{path.suffix}")
-    os.close(handle)
+    temporary = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp{path.suffix}"
+    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         yield Path(temporary)
         with open(temporary, "rb+") as file:

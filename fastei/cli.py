@@ -286,6 +286,163 @@ def _run_demo(args) -> int:
     return status
 
 
+_RUN_PLOTS = {
+    "training": "Fig. 2 (and 8): a measure of every layer over training, above the loss",
+    "phi": "Fig. 5: phi_feedforward of every layer over training, above the loss",
+    "causal-plane": "Fig. 4: each layer's path through the causal plane, coloured by epoch",
+    "animate": "Fig. 4 movie: the causal plane over training (.gif, or .mp4 with ffmpeg)",
+}
+_SNAPSHOT_PLOTS = {
+    "edges": "per-edge EI_parts and sensitivity of the layers of one snapshot",
+    "convergence": "Figs. 6-7 for trained layers: plug-in estimates against noise samples, "
+                   "the converged values dashed",
+}
+_EXACT_PLOTS = {
+    "edge": "Fig. 1a-c: exact EI of a single edge y = f(w x) against its weight",
+    "surfaces": "Figs. 1d-f and 3: exact measures of a two-input layer over both weights",
+}
+_layer_list = _integers("layers", ",", "0,2")
+_bin_list = _integers("bins", ",", "8,16,32,64")
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """An argparse type for comma-separated names such as ``sigmoid,tanh``."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _add_plot_parser(subparsers) -> None:
+    from .plot._data import MEASURES
+
+    parser = subparsers.add_parser(
+        "plot", help="draw one of the paper's figures into an image file",
+        description="Draw a figure of the paper. Figures of runs measure the chosen snapshots "
+                    "of HDF5 run files from 'fastei train' first (the paper's settings by "
+                    "default: 10^7 samples a layer; --samples 1e5 is quicker).")
+    kinds = parser.add_subparsers(dest="kind", required=True, metavar="kind")
+    for kind, text in {**_RUN_PLOTS, **_SNAPSHOT_PLOTS, **_EXACT_PLOTS}.items():
+        sub = kinds.add_parser(kind, help=text, description=text + ".")
+        sub.add_argument("-o", "--output", required=True, type=Path,
+                         help="file to write; its suffix names the format (.png, .pdf, .svg"
+                              + ("; .gif or .mp4" if kind == "animate" else "") + ")")
+        if kind in _RUN_PLOTS:
+            sub.add_argument("runs", nargs="+", type=Path, metavar="RUN.h5",
+                             help="run files (each labelled by its name)")
+            sub.add_argument("--snapshots", type=_snapshot_list,
+                             help="comma-separated positions to measure, negative from the "
+                                  "end (default: all)")
+        elif kind in _SNAPSHOT_PLOTS:
+            sub.add_argument("run", type=Path, metavar="RUN.h5", help="run file")
+            sub.add_argument("--snapshot", type=int, default=-1,
+                             help="snapshot position, negative from the end (default: -1)")
+        if kind not in _EXACT_PLOTS:
+            sub.add_argument("--layers", type=_layer_list,
+                             help="comma-separated layers to draw, e.g. 0,2 (default: all)")
+        if kind == "training":
+            sub.add_argument("--quantity", choices=MEASURES, default="ei",
+                             help="the measure drawn (default: ei)")
+        if kind in ("causal-plane", "animate"):
+            sub.add_argument("--frame", choices=("plane", "rotated"), default="plane",
+                             help="degeneracy against sensitivity (plane, default) or the "
+                                  "paper's view turned by 45 degrees (rotated)")
+        if kind == "animate":
+            sub.add_argument("--fps", type=float, default=4, help="frames per second")
+        if kind in _RUN_PLOTS or kind == "edges":
+            _add_measure_options(sub)
+        if kind == "convergence":
+            sub.add_argument("--quantity", choices=("ei_parts", "ei", "sensitivity"),
+                             default="ei_parts", help="the measure (default: ei_parts)")
+            sub.add_argument("--max-samples", type=_count, default=10**6,
+                             help="largest noise sample count, e.g. 1e6 (default)")
+            sub.add_argument("--bins", type=int, default=8, help="bins per node (default: 8)")
+            sub.add_argument("--noise-seed", type=int, default=0, help="noise seed (default: 0)")
+        if kind == "edge":
+            sub.add_argument("--activation", type=_names, default=("sigmoid", "tanh", "relu"),
+                             help="comma-separated activations, one panel each "
+                                  "(default: sigmoid,tanh,relu)")
+            sub.add_argument("--bins", type=_bin_list, default=(8, 16, 32, 64),
+                             help="comma-separated bin counts (default: 8,16,32,64)")
+            sub.add_argument("--samples", type=_count,
+                             help="also draw plug-in points from this many noise samples "
+                                  "(the paper: 30000)")
+        if kind == "surfaces":
+            sub.add_argument("--activation", type=_names, default=("sigmoid",),
+                             help="comma-separated activations, one row each (default: sigmoid)")
+            sub.add_argument("--bins", type=int, default=8,
+                             help="bins of inputs and output (default: 8; the paper: 64)")
+            sub.add_argument("--quantities", type=_names, default=("ei",),
+                             help="comma-separated measures, one column each (default: ei; "
+                                  "Fig. 3: sensitivity,degeneracy,ei)")
+            sub.add_argument("--points", type=int, default=41,
+                             help="weights per axis from -10 to 10 (default: 41)")
+        sub.set_defaults(handler=_run_plot)
+
+
+def _run_plot(args) -> int:
+    from . import figures
+
+    kind = args.kind
+    if kind in _RUN_PLOTS:
+        common = dict(layers=args.layers, snapshots=args.snapshots, **_measure_options(args))
+        if kind in ("training", "phi"):
+            quantity = "phi_feedforward" if kind == "phi" else args.quantity
+            path = figures.training_figure(args.runs, args.output, quantity=quantity, **common)
+        elif kind == "causal-plane":
+            path = figures.causal_plane_figure(args.runs, args.output, frame=args.frame,
+                                               **common)
+        else:
+            path = figures.causal_plane_movie(args.runs, args.output, frame=args.frame,
+                                              fps=args.fps, **common)
+    elif kind == "edges":
+        path = figures.edges_figure(args.run, args.output, snapshot=args.snapshot,
+                                    layers=args.layers, **_measure_options(args))
+    elif kind == "convergence":
+        path = figures.convergence_figure(
+            args.run, args.output, snapshot=args.snapshot, layers=args.layers,
+            quantity=args.quantity, max_samples=args.max_samples, in_bins=args.bins,
+            out_bins=args.bins, seed=args.noise_seed)
+    elif kind == "edge":
+        path = figures.single_edge_figure(args.output, activations=args.activation,
+                                          bins=args.bins, samples=args.samples)
+    else:
+        path = figures.surfaces_figure(args.output, activations=args.activation,
+                                       bins=args.bins, quantities=args.quantities,
+                                       points=args.points)
+    print(f"wrote {path}")
+    return 0
+
+
+def _add_reproduce_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "reproduce", help="train, measure and draw every figure of the paper into a report",
+        description="Train the paper's runs into DIR/runs/ (a run whose file is already "
+                    "complete is kept), measure them, draw every figure of the paper into DIR "
+                    "and write the self-contained report DIR/index.html. The paper's settings "
+                    "take hours; --quick takes about two minutes for 'all' on two cores.")
+    parser.add_argument("study", choices=("iris", "mnist", "all"),
+                        help="the Iris runs, the MNIST runs (with the variants of Figs. 4 "
+                             "and 8), or both; Figs. 1, 3, 6 and 7 are always drawn")
+    parser.add_argument("--quick", action="store_true",
+                        help="small but real settings: 10^5 samples, 6 snapshots a run, "
+                             "fewer Iris epochs, coarser exact figures")
+    parser.add_argument("-o", "--output", required=True, type=Path,
+                        help="report folder, e.g. report (created if missing)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    parser.set_defaults(handler=_run_reproduce)
+
+
+def _run_reproduce(args) -> int:
+    from .reproduce import paper_study, reproduce
+
+    def say(message):
+        if not args.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    result = reproduce(args.output, paper_study(args.study, quick=args.quick), progress=say)
+    print(f"wrote {result.index}: {len(result.figures)} figures, {len(result.trained)} runs "
+          f"trained and {len(result.reused)} reused, in {result.seconds:.0f} s")
+    return 0
+
+
 def _add_warmup_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "warmup", help="compile the estimator kernels now (cached on disk)",
@@ -311,6 +468,8 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_train_parser(subparsers)
     _add_estimate_parser(subparsers)
     _add_data_parser(subparsers)
+    _add_plot_parser(subparsers)
+    _add_reproduce_parser(subparsers)
     _add_warmup_parser(subparsers)
     return parser
 

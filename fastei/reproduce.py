@@ -788,5 +788,4 @@ def reproduce(directory, study: Study | None = None, *,
     index = write_report(folder, sections, title="The causal structure of feedforward "
                                                  "networks: the paper's figures, by fastei",
                          summary=_summary(study, trained, reused), settings=settings)
-    say(f"wrote {index} in {time.perf_counter() - start:.0f} s")
     return Reproduction(index, figures, trained, reused, time.perf_counter() - start)

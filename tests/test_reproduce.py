@@ -54,7 +54,7 @@ def test_the_report_embeds_every_figure_made(iris_report):
     for path in result.figures:
         assert path.parent == folder and images[path.name] == path.read_bytes()
     assert result.trained == ("iris-seed1",) and result.reused == ()
-    assert messages[0] == "training iris-seed1 (20 epochs)" and "wrote" in messages[-1]
+    assert messages[0] == "training iris-seed1 (20 epochs)" and messages[-1].startswith("drawing")
 
 
 def test_captions_state_the_settings_and_the_papers_peaks(iris_report):

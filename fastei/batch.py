@@ -1,14 +1,337 @@
-"""Measure every layer of the snapshots of a training run."""
+"""Measure the snapshots of run files as tasks on any executor, storing every value.
+
+One task is one span of one snapshot of one file, with the measures not stored yet for
+it. Workers get a network and return plain floats; only this process writes files
+(through :class:`fastei.results.ResultStore`), so a kill loses at most the tasks in flight
+and a rerun computes only what is missing.
+"""
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import inspect
+import multiprocessing
+import os
+import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-from .estimators import measure
+from . import estimators
+from .estimators.options import OPTIONS
 from .io import read_run
+from .results import ESTIMATOR_VERSION, MEASURES, ResultStore, result_key, stored_values
 
-__all__ = ["LayerRecord", "format_table", "iter_measure_run", "measure_run"]
+__all__ = ["BatchSummary", "LayerRecord", "estimate", "format_table", "iter_measure_run",
+           "measure_run"]
+
+DEFAULT_MEASURES = ("ei", "ei_parts", "sensitivity")
+# The estimator keywords a batch passes on; each changes the values, except max_memory.
+_KEYWORDS = ("samples", "sensitivity_samples", "in_bins", "out_bins", "in_range", "out_range",
+             "seed", "overflow", "method", "max_memory")
+_UNKEYED = ("max_memory",)
+
+
+@dataclass
+class BatchSummary:
+    """What a batch did.
+
+    Attributes
+    ----------
+    records : list of dict
+        One per file x snapshot x span asked for (stored before or now, failed ones left
+        out): ``file``, ``snapshot``, ``epoch``, ``span`` and the value of each measure.
+    done, skipped : int
+        Tasks computed now; tasks whose values were stored already.
+    failed : list of str
+        One line per failed task (file, snapshot, span and reason).
+    seconds : float
+        Wall time.
+    key : str
+        Name of the result set the values are stored under.
+    """
+
+    records: list = field(default_factory=list)
+    done: int = 0
+    skipped: int = 0
+    failed: list = field(default_factory=list)
+    seconds: float = 0.0
+    key: str = ""
+
+    def summary(self) -> str:
+        """One line: tasks done, skipped as already stored, failed, and the wall time."""
+        return (f"{self.done} tasks done, {self.skipped} skipped as already stored, "
+                f"{len(self.failed)} failed, in {self.seconds:.1f} s")
+
+
+@dataclass(frozen=True)
+class _Task:
+    run: Path
+    snapshot: int
+    epoch: int
+    span: tuple[int, int]
+    measures: tuple[str, ...]
+
+    def where(self) -> str:
+        start, end = self.span
+        span = str(start) if start == end else f"{start}-{end}"
+        return f"{str(self.run)!r} snapshot {self.snapshot} (epoch {self.epoch}) span {span}"
+
+
+def _measure_task(network, span, measures, options) -> dict:
+    """The values of ``measures`` for one span: one public estimator call per measure, or
+    one :func:`fastei.measure` call when there are several (the same values)."""
+    if len(measures) > 1:
+        result = estimators.measure(network, span=span, **options)
+        return {name: float(getattr(result, name)) for name in measures}
+    (name,) = measures
+    function = getattr(estimators, name)
+    keywords = dict(options)
+    if name == "sensitivity":
+        keywords["samples"] = keywords.pop("sensitivity_samples", OPTIONS["sensitivity_samples"]
+                                           .default)
+    taken = inspect.signature(function).parameters
+    return {name: float(function(network, span=span,
+                                 **{k: v for k, v in keywords.items() if k in taken}))}
+
+
+def _set_threads(threads: int) -> None:
+    """Worker initializer: share the cores among the workers."""
+    import numba
+
+    numba.set_num_threads(threads)
+
+
+class _Inline(cf.Executor):
+    """Runs each task when it is submitted, in this process."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = cf.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # reported by the caller, like a worker's failure
+            future.set_exception(exc)
+        return future
+
+
+def _settings(measures, options) -> tuple[dict, dict]:
+    """The estimator keywords (defaults filled in) and the settings that key the results."""
+    unknown = sorted(set(options) - set(_KEYWORDS))
+    if unknown:
+        raise TypeError(f"estimate() got an unexpected keyword argument {unknown[0]!r}; it "
+                        f"takes {', '.join(_KEYWORDS)}")
+    bad = [m for m in measures if m not in MEASURES]
+    if bad or not measures:
+        raise ValueError(f"unknown measure {bad[0] if bad else 'list (empty)'!r}; choose from "
+                         f"{', '.join(MEASURES)}")
+    keywords = {name: options.get(name, OPTIONS[name].default) for name in _KEYWORDS}
+    if isinstance(keywords["seed"], bool) or not isinstance(keywords["seed"], int):
+        raise TypeError(f"seed must be an integer so that stored results can be reused, got "
+                        f"{keywords['seed']!r}")
+    # validate every option once, before any file is touched
+    estimators.measure([[1.0]], samples=2, sensitivity_samples=1, in_range=(0, 1),
+                       out_range=(0, 1), **{k: v for k, v in keywords.items() if k not in (
+                           "samples", "sensitivity_samples", "in_range", "out_range")})
+    for name in ("in_range", "out_range"):
+        if keywords[name] is not None:
+            estimators.ei([[1.0]], samples=2, **{name: keywords[name]})
+    settings = {k: (list(map(float, v)) if isinstance(v, tuple | list) else v)
+                for k, v in keywords.items() if k not in _UNKEYED}
+    settings["estimator_version"] = ESTIMATOR_VERSION
+    return keywords, settings
+
+
+def _spans(spans, depth: int) -> list[tuple[int, int]]:
+    """Spans as ``(start, end)`` layer pairs of a network ``depth`` layers deep."""
+    chosen = []
+    for span in (range(depth) if spans is None else spans):
+        start, end = (span, span) if isinstance(span, int) else span
+        start, end = (k + depth if k < 0 else k for k in (start, end))
+        if not 0 <= start <= end < depth:
+            raise ValueError(f"span {span} does not fit a network of {depth} layers; use "
+                             f"layers 0..{depth - 1}, a pair (start, end), negative from the end")
+        chosen.append((start, end))
+    return chosen
+
+
+def _read(path: Path, snapshots, failed: list) -> list:
+    """The chosen snapshots of one run; damage read around is reported as a failure."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = read_run(path)
+    failed.extend(" ".join(str(w.message).split()) for w in caught)
+    count = len(run.snapshots)
+    if count == 0:
+        raise ValueError(f"{str(path)!r} holds no complete snapshot yet; nothing to measure")
+    positions = range(count) if snapshots is None else snapshots
+    for position in positions:
+        if not -count <= position < count:
+            raise ValueError(
+                f"snapshot {position} is out of range: {str(path)!r} holds {count} snapshots "
+                f"(0..{count - 1}, or negative from the end)")
+    return [run.snapshots[p] for p in positions]
+
+
+def _executor(executor, workers, scheduler):
+    """The executor to use, and what to close afterwards."""
+    if executor is not None:
+        return executor, None
+    if scheduler is not None:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ImportError("a Dask scheduler needs the distributed extra: pip install "
+                              "'fastei[distributed]'") from None
+        client = Client(scheduler)
+        return client.get_executor(), client
+    if workers == 1:
+        return _Inline(), None
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    # spawned, not forked: this process may already run OpenMP threads
+    pool = cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                  initializer=_set_threads, initargs=(threads,))
+    return pool, pool
+
+
+def estimate(paths, *, measures=DEFAULT_MEASURES, spans=None, snapshots=None, executor=None,
+             workers=1, scheduler=None, store=None, progress=None, **options) -> BatchSummary:
+    """Measure every chosen span of every chosen snapshot of run files, storing the values.
+
+    Values already stored under the same settings are not computed again, so a batch that
+    was killed or interrupted finishes, when run again, only what is missing.
+
+    Parameters
+    ----------
+    paths : path-like or sequence of path-like
+        Run files (docs/FORMAT.md), possibly still being written: their complete
+        snapshots are measured.
+    measures : sequence of str, default ("ei", "ei_parts", "sensitivity")
+        Names from :data:`fastei.results.MEASURES`.
+    spans : sequence of int or (int, int), optional
+        Layers, or ``(start, end)`` spans; default every layer. Negative counts from the end.
+    snapshots : sequence of int, optional
+        Snapshot positions (negative from the end); default every snapshot.
+    executor : concurrent.futures.Executor, optional
+        Where tasks run (e.g. ``distributed.Client(address).get_executor()``).
+    workers : int, default 1
+        Without ``executor``: local processes (1 runs inline), each using
+        ``cores // workers`` Numba threads.
+    scheduler : str, optional
+        Address of a Dask scheduler to run the tasks on (needs ``fastei[distributed]``).
+    store : path-like, optional
+        Results file; default each run file itself.
+    progress : callable, optional
+        Called as ``progress(total)`` once, then ``progress(None)`` after each task.
+    **options
+        Estimator keywords: ``samples``, ``sensitivity_samples``, ``in_bins``,
+        ``out_bins``, ``in_range``, ``out_range``, ``seed`` (an integer), ``overflow``,
+        ``method``, ``max_memory``.
+
+    Returns
+    -------
+    BatchSummary
+
+    Raises
+    ------
+    ValueError, TypeError
+        For an invalid option, measure, span or snapshot position, before any work.
+    BlockingIOError
+        If another process writes a file results are to be stored in.
+    """
+    start_time = time.perf_counter()
+    paths = [Path(paths)] if isinstance(paths, str | os.PathLike) else [Path(p) for p in paths]
+    measures = tuple(dict.fromkeys(measures))
+    keywords, settings = _settings(measures, options)
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    summary = BatchSummary(key=result_key(settings))
+    chosen = {}
+    for path in paths:
+        try:
+            chosen[path] = _read(path, snapshots, summary.failed)
+        except (ValueError, OSError) as exc:
+            if len(paths) == 1 or "out of range" in str(exc):
+                raise
+            summary.failed.append(" ".join(str(exc).split()))
+    stores, tasks = [], []
+    try:
+        if store is not None and chosen:
+            stores.append(ResultStore(store, settings, list(chosen)))
+        for path in chosen:
+            if store is None:
+                stores.append(ResultStore(path, settings, [path]))
+        by_run = {run: s for s in stores for run in s.stored}
+        values = {run: stored_values(s.stored[run]) for run, s in by_run.items()}
+        networks = {}
+        for path, snaps in chosen.items():
+            for snap in snaps:
+                networks[path, snap.index] = snap.network
+                for span in _spans(spans, len(snap.network)):
+                    missing = tuple(m for m in measures
+                                    if (snap.index, span, m) not in values[path])
+                    if missing:
+                        tasks.append(_Task(path, snap.index, snap.epoch, span, missing))
+                    else:
+                        summary.skipped += 1
+        if progress is not None:
+            progress(len(tasks))
+        _run(tasks, networks, keywords, by_run, values, summary,
+             *_executor(executor, workers, scheduler), workers, progress)
+    finally:
+        for s in stores:
+            s.close()
+    for path, snaps in chosen.items():
+        for snap in snaps:
+            for span in _spans(spans, len(snap.network)):
+                got = {m: values[path].get((snap.index, span, m)) for m in measures}
+                if None not in got.values():
+                    summary.records.append({"file": str(path), "snapshot": snap.index,
+                                            "epoch": snap.epoch, "span": list(span), **got,
+                                            "settings": settings})
+    summary.seconds = time.perf_counter() - start_time
+    return summary
+
+
+def _run(tasks, networks, keywords, by_run, values, summary, executor, owned, workers,
+         progress) -> None:
+    """Submit the tasks a few at a time; store each result as it arrives."""
+    window = max(2 * workers, 4)
+    pending = {}
+    queue = iter(tasks)
+    try:
+        while True:
+            for task in queue:
+                future = executor.submit(_measure_task, networks[task.run, task.snapshot],
+                                         task.span, task.measures, keywords)
+                pending[future] = task
+                if len(pending) >= window:
+                    break
+            if not pending:
+                return
+            finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            for future in finished:
+                task = pending.pop(future)
+                try:
+                    result = future.result()
+                except Exception as exc:
+                    reason = " ".join(str(exc).split()) or type(exc).__name__
+                    summary.failed.append(f"{task.where()}: {reason}")
+                else:
+                    by_run[task.run].append(task.run, task.snapshot, task.span, result)
+                    values[task.run].update({(task.snapshot, task.span, name): value
+                                             for name, value in result.items()})
+                    summary.done += 1
+                if progress is not None:
+                    progress(None)
+    finally:
+        for future in pending:
+            future.cancel()
+        if owned is not None:
+            if isinstance(owned, cf.Executor):
+                owned.shutdown(wait=True, cancel_futures=True)
+            else:
+                owned.close()
 
 
 @dataclass(frozen=True)
@@ -68,7 +391,7 @@ def iter_measure_run(path, *, snapshots=None, **options) -> Iterator[LayerRecord
     for position in positions:
         snap = run.snapshots[position]
         for layer in range(len(snap.network)):
-            m = measure(snap.network, span=layer, **options)
+            m = estimators.measure(snap.network, span=layer, **options)
             yield LayerRecord(snap.index, snap.epoch, layer, m.ei, m.ei_parts, m.sensitivity,
                               m.degeneracy, m.phi_feedforward, m.settings)
 
@@ -78,12 +401,16 @@ def measure_run(path, *, snapshots=None, **options) -> list[LayerRecord]:
     return list(iter_measure_run(path, snapshots=snapshots, **options))
 
 
-def format_table(records) -> str:
-    """A fixed-width text table of layer records, one line per layer."""
-    header = (f"{'snapshot':>8} {'epoch':>6} {'layer':>5} {'EI':>8} {'EI_parts':>8} "
-              f"{'sensitivity':>11} {'degeneracy':>10} {'phi':>8}")
-    lines = [header]
+def format_table(records, measures=DEFAULT_MEASURES) -> str:
+    """A fixed-width text table of batch records, one line per snapshot and span."""
+    names = {"ei": "EI", "ei_parts": "EI_parts", "phi_feedforward": "phi"}
+    header = [f"{'snapshot':>8} {'epoch':>6} {'span':>5}"]
+    header += [f"{names.get(m, m):>{max(8, len(m))}}" for m in measures]
+    lines = [" ".join(header)]
     for r in records:
-        lines.append(f"{r.snapshot:>8} {r.epoch:>6} {r.layer:>5} {r.ei:>8.4f} {r.ei_parts:>8.4f} "
-                     f"{r.sensitivity:>11.4f} {r.degeneracy:>10.4f} {r.phi_feedforward:>8.4f}")
+        start, end = r["span"]
+        span = str(start) if start == end else f"{start}-{end}"
+        cells = [f"{r['snapshot']:>8} {r['epoch']:>6} {span:>5}"]
+        cells += [f"{r[m]:>{max(8, len(m))}.4f}" for m in measures]
+        lines.append(" ".join(cells))
     return "\n".join(lines)

@@ -204,56 +204,108 @@ def _measure_options(args) -> dict:
                 method=args.method, max_memory=args.max_memory)
 
 
-def _measure_and_print(path, snapshots, args, json_path=None) -> int:
-    """Measure, print the table and write ``--json``; on Ctrl-C keep what was finished."""
-    from .batch import format_table, iter_measure_run
-
-    records = []
-    try:
-        for record in iter_measure_run(path, snapshots=snapshots, **_measure_options(args)):
-            records.append(record)
-    except KeyboardInterrupt:
-        if records:
-            print(format_table(records))
-        _write_records(json_path, records)
-        kept = f"; the {len(records)} finished layers are above" if records else ""
-        print(f"fastei {args.command}: interrupted{kept}"
-              + (f" and in {json_path}" if records and json_path else ""), file=sys.stderr)
-        return _INTERRUPTED
-    print(format_table(records))
-    _write_records(json_path, records)
-    return 0
-
-
-def _write_records(json_path, records) -> None:
+def _estimate_and_print(paths, snapshots, args, json_path=None, quiet=True) -> int:
+    """Run a batch, print its table, write ``--json``; status 1 when a task failed."""
     import json
 
-    from ._files import write_atomically
+    from tqdm.auto import tqdm
 
-    if json_path is not None and records:
-        write_atomically(json_path, json.dumps([r.to_dict() for r in records], indent=1))
+    from ._files import check_output_path, write_atomically
+    from .batch import estimate, format_table
+
+    if json_path is not None:
+        check_output_path(json_path)
+    bars = []
+
+    def progress(total):
+        if total is None:
+            bars[0].update(1)
+        else:
+            bars.append(tqdm(total=total, unit="task", file=sys.stderr,
+                             disable=quiet or not sys.stderr.isatty()))
+
+    measures = getattr(args, "measures", None) or ("ei", "ei_parts", "sensitivity")
+    try:
+        result = estimate(paths, measures=measures, spans=getattr(args, "spans", None),
+                          snapshots=snapshots, workers=getattr(args, "workers", 1),
+                          scheduler=getattr(args, "scheduler", None),
+                          store=getattr(args, "store", None), progress=progress,
+                          **_measure_options(args))
+    finally:
+        for bar in bars:
+            bar.close()
+    print(format_table(result.records, measures))
+    if json_path is not None and result.records:
+        write_atomically(json_path, json.dumps(result.records, indent=1))
+    for line in result.failed:
+        print(f"fastei {args.command}: failed: {line}", file=sys.stderr)
+    if not quiet:
+        print(result.summary(), file=sys.stderr)
+    return 1 if result.failed else 0
+
+
+def _spans(text: str) -> tuple:
+    """An argparse type for ``0,1,0-2``: layers and ``start-end`` spans."""
+    try:
+        return tuple(int(part) if "-" not in part.lstrip("-") else
+                     tuple(int(v) for v in part.split("-", 1)) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"spans must be comma-separated layers or START-END ranges such as 0,1,0-2, "
+            f"got {text!r}") from None
 
 
 def _add_estimate_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "estimate", help="measure every layer of the snapshots of a run file",
-        description="Print EI, EI_parts, sensitivity, degeneracy and phi_feedforward (bits) of "
-                    "every layer of the chosen snapshots of an HDF5 run file.")
-    parser.add_argument("file", type=Path, help="HDF5 snapshot file from 'fastei train'")
+        "estimate", help="measure every layer of the snapshots of run files, storing the values",
+        description="Measure the chosen spans of the chosen snapshots of HDF5 run files, store "
+                    "the values (in each run file, or in --store FILE) keyed by their settings, "
+                    "and print them. Values already stored are not computed again.")
+    parser.add_argument("files", nargs="+", type=Path, help="HDF5 run files from 'fastei train'")
+    parser.add_argument("--measures", type=lambda text: tuple(text.split(",")),
+                        default=("ei", "ei_parts", "sensitivity"),
+                        help="comma-separated measures: ei, ei_parts, sensitivity, degeneracy, "
+                             "phi_feedforward (default: ei,ei_parts,sensitivity)")
+    parser.add_argument("--spans", type=_spans,
+                        help="comma-separated layers or START-END spans, e.g. 0,1,0-2 "
+                             "(default: every layer)")
     parser.add_argument("--snapshots", type=_snapshot_list,
                         help="comma-separated positions, negative from the end (default: all)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="local worker processes (default: 1, in this process)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run the tasks on a Dask cluster, e.g. tcp://host:8786 "
+                             "(needs fastei[distributed])")
+    parser.add_argument("--store", type=Path,
+                        help="results file to store into (default: each run file)")
     parser.add_argument("--json", type=Path,
                         help="also write the records, with every setting, to this JSON file")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     _add_measure_options(parser)
     parser.set_defaults(handler=_run_estimate)
 
 
 def _run_estimate(args) -> int:
-    from ._files import check_output_path
+    return _estimate_and_print(args.files, args.snapshots, args, args.json, args.quiet)
 
-    if args.json is not None:
-        check_output_path(args.json)
-    return _measure_and_print(args.file, args.snapshots, args, args.json)
+
+def _add_results_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "results", help="export the stored values of run files as a tidy table",
+        description="Print (as CSV) or write the values 'fastei estimate' stored: one row per "
+                    "file, snapshot, span, measure and settings, with the training metrics.")
+    parser.add_argument("files", nargs="+", type=Path, help="HDF5 run files")
+    parser.add_argument("--store", type=Path, help="results file (default: each run file)")
+    parser.add_argument("--csv", type=Path, help="write CSV to this file")
+    parser.add_argument("--json", type=Path, help="write JSON to this file")
+    parser.set_defaults(handler=_run_results)
+
+
+def _run_results(args) -> int:
+    from .results import write_table
+
+    print(write_table(args.files, store=args.store, csv_path=args.csv, json_path=args.json))
+    return 0
 
 
 def _add_demo_parser(subparsers) -> None:
@@ -279,7 +331,7 @@ def _run_demo(args) -> int:
           f"test accuracy {last.metrics['test_accuracy']:.3f}, {len(run.snapshots)} snapshots "
           f"in {args.output}")
     start = time.perf_counter()
-    status = _measure_and_print(args.output, [0, -1], args)
+    status = _estimate_and_print([args.output], [0, -1], args)
     if status == 0:
         print(f"measured in {time.perf_counter() - start:.1f} s ({args.samples} samples per "
               "layer)")
@@ -467,6 +519,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_demo_parser(subparsers)
     _add_train_parser(subparsers)
     _add_estimate_parser(subparsers)
+    _add_results_parser(subparsers)
     _add_data_parser(subparsers)
     _add_plot_parser(subparsers)
     _add_reproduce_parser(subparsers)

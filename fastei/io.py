@@ -39,7 +39,7 @@ from ._version import __version__
 from .network import Dense, Network
 
 __all__ = ["FORMAT", "SCHEMA_VERSION", "Run", "Snapshot", "SnapshotWriter", "load_network",
-           "read_run", "read_snapshot", "snapshot_count"]
+           "open_readonly", "read_run", "read_snapshot", "snapshot_count"]
 
 FORMAT = "fastei-snapshots"
 SCHEMA_VERSION = 2
@@ -754,3 +754,32 @@ def snapshot_count(path) -> int:
         If it is not a fastei snapshot file, or its structure is damaged.
     """
     return _load(path, data=False).expected
+
+
+@contextlib.contextmanager
+def open_readonly(path):
+    """An HDF5 file (a run file or a results file) open for reading as an ``h5py.File``.
+
+    Opens, like fastei's readers, a file being written or left by a killed writer.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If it is not a readable HDF5 file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"file {str(path)!r} does not exist")
+    view = _FileView(path)
+    try:
+        try:
+            handle = _h5py().File(view, "r")
+        except _DAMAGE as exc:
+            raise ValueError(f"{str(path)!r} is not a readable HDF5 file ({_reason(exc)}); "
+                             "give a file written by fastei") from None
+        with handle:
+            yield handle
+    finally:
+        view.close()

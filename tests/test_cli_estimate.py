@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 
 import fastei
-from fastei.batch import measure_run
+import fastei.results
+from fastei.batch import estimate
 from fastei.cli import main
 from fastei.io import read_run
+from fastei.results import table
 from fastei.train import preset, train
 
 FAST = ["--samples", "2e4", "--sensitivity-samples", "300"]
@@ -34,31 +36,31 @@ def test_estimate_prints_every_layer_and_records_values_and_settings(run_file, t
             "--noise-seed", "5", "--bins", "6", *FAST]
     assert main(argv) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].split() == ["snapshot", "epoch", "layer", "EI", "EI_parts", "sensitivity",
-                                "degeneracy", "phi"]
+    assert lines[0].split() == ["snapshot", "epoch", "span", "EI", "EI_parts", "sensitivity"]
     assert [line.split()[:3] for line in lines[1:]] == [
         [s, e, k] for s, e in (("0", "0"), ("2", "20")) for k in ("0", "1", "2")]
     records = json.loads(out_json.read_text())
     network = read_run(run_file).snapshots[-1].network
     for record in records[3:]:
-        expected = fastei.measure(network, span=record["layer"], samples=20_000,
+        expected = fastei.measure(network, span=record["span"][0], samples=20_000,
                                   sensitivity_samples=300, in_bins=6, out_bins=6, seed=5)
         assert (record["ei"], record["ei_parts"], record["sensitivity"]) == \
             (expected.ei, expected.ei_parts, expected.sensitivity)
         settings = record["settings"]
         assert settings["samples"] == 20_000 and settings["seed"] == 5
         assert settings["in_bins"] == settings["out_bins"] == 6
-        assert settings["in_range"] == [0.0, 1.0] and settings["fastei_version"]
+        assert settings["in_range"] is None and settings["estimator_version"]
     assert float(lines[4].split()[3]) == pytest.approx(records[3]["ei"], abs=5e-5)
 
 
-def test_batch_records_equal_library_calls(run_file):
-    records = measure_run(run_file, snapshots=[1], samples=5000, sensitivity_samples=100,
-                          method="sampled")
+def test_batch_records_equal_library_calls(run_file, tmp_path):
+    measures = ("ei", "degeneracy", "phi_feedforward")
+    result = estimate(run_file, measures=measures, snapshots=[1], samples=5000,
+                      sensitivity_samples=100, method="sampled", store=tmp_path / "r.h5")
     network = read_run(run_file).snapshots[1].network
-    for record in records:
-        m = fastei.measure(network, span=record.layer, samples=5000, sensitivity_samples=100)
-        assert (record.ei, record.degeneracy, record.phi_feedforward) == \
+    for record in result.records:
+        m = fastei.measure(network, span=record["span"][0], samples=5000, sensitivity_samples=100)
+        assert tuple(record[name] for name in measures) == \
             (m.ei, m.degeneracy, m.phi_feedforward)
 
 
@@ -72,7 +74,7 @@ def test_estimate_options_reach_the_estimator(run_file, tmp_path, capsys):
     options = dict(samples=20_000, sensitivity_samples=300, in_range=(0.1, 0.9),
                    out_range=(0.2, 0.8), overflow="drop", max_memory=64 * 10**6)
     for record in json.loads(out_json.read_text()):
-        m = fastei.measure(network, span=record["layer"], **options)
+        m = fastei.measure(network, span=record["span"][0], **options)
         assert (record["ei"], record["sensitivity"]) == (m.ei, m.sensitivity)
         assert record["settings"]["overflow"] == "drop"
 
@@ -81,10 +83,12 @@ def test_linear_output_layer_needs_and_takes_an_out_range(tmp_path, capsys):
     path = tmp_path / "linear.h5"
     train(preset("iris", epochs=2, snapshot_every=2, activation=("sigmoid", "sigmoid", "linear"),
                  seed=1), output=path)
-    assert main(["estimate", str(path), "--snapshots", "-1", *FAST]) == 2
-    assert capsys.readouterr().err.strip() == (
-        "fastei estimate: error: out_range has no default: layer 2 uses the unbounded "
-        "activation 'linear'; pass out_range=(lo, hi)")
+    assert main(["estimate", str(path), "--snapshots", "-1", *FAST]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (
+        f"fastei estimate: failed: {str(path)!r} snapshot 1 (epoch 2) span 2: out_range has no "
+        "default: layer 2 uses the unbounded activation 'linear'; pass out_range=(lo, hi)")
+    assert err[1].startswith("2 tasks done, 0 skipped as already stored, 1 failed")
     assert main(["estimate", str(path), "--snapshots", "-1", "--out-range=-2,2", *FAST]) == 0
 
 
@@ -138,6 +142,7 @@ def _limit_file_size():
 
 def test_full_disk_leaves_no_partial_json(run_file, tmp_path):
     out_json = tmp_path / "m.json"
+    assert main(["estimate", str(run_file), "-q", *FAST]) == 0  # stored: nothing to write now
     result = subprocess.run(
         [sys.executable, "-m", "fastei.cli", "estimate", str(run_file), "--json", str(out_json),
          *FAST], capture_output=True, text=True, preexec_fn=_limit_file_size, timeout=300)
@@ -148,9 +153,9 @@ def test_full_disk_leaves_no_partial_json(run_file, tmp_path):
 
 
 def test_ctrl_c_keeps_the_finished_layers(run_file, tmp_path):
-    out_json = tmp_path / "m.json"
+    store = tmp_path / "results.h5"
     process = subprocess.Popen(
-        [sys.executable, "-m", "fastei.cli", "estimate", str(run_file), "--json", str(out_json),
+        [sys.executable, "-m", "fastei.cli", "estimate", str(run_file), "--store", str(store),
          "--samples", "3e7", "--sensitivity-samples", "300"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(5)  # imports, then at most a few of the nine layers at 3e7 samples
@@ -158,12 +163,9 @@ def test_ctrl_c_keeps_the_finished_layers(run_file, tmp_path):
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert "Traceback" not in err and err.strip().startswith("fastei estimate: interrupted")
-    finished = [line for line in out.splitlines()[1:] if line.strip()]
-    assert len(finished) < 9
-    if finished:
-        assert len(json.loads(out_json.read_text())) == len(finished)
-    else:
-        assert not out_json.exists()
+    assert out == ""
+    stored = table(run_file, store=store) if store.exists() else []
+    assert len(stored) % 3 == 0 and len(stored) < 27  # whole tasks only, not all of them
 
 
 def test_demo_trains_and_measures(tmp_path, capsys):
@@ -173,6 +175,7 @@ def test_demo_trains_and_measures(tmp_path, capsys):
     assert out[0].startswith("trained iris 4-5-5-3 (seed 1) in ")
     assert out[0].endswith(f"81 snapshots in {path}")
     assert len(out) == 1 + 1 + 6 + 1 and out[-1].startswith("measured in ")
+    assert len(fastei.results.table(path)) == 6 * 3
     assert len(read_run(path).snapshots) == 81
 
 

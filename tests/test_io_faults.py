@@ -210,12 +210,12 @@ def test_corrupted_files_give_intact_snapshots_or_one_line(tmp_path, capsys):
     for outcome in stress.corrupt_copies(v1, tmp_path / "v1", 8, random.Random(1)):
         error = outcome.error
         assert error is None or (type(error) is ValueError and "\n" not in str(error)), error
-    # The command line: one warning for a damaged file, one error line for a ruined one.
+    # The command line: one failure line (status 1) for a damaged file, one error for a ruined one.
     path = next(o.path for o in corrupted if o.warnings)
-    options = ["--snapshots", "0", "--samples", "1000", "--sensitivity-samples", "100"]
-    with pytest.warns(RuntimeWarning, match="is damaged: recovered"):
-        assert main(["estimate", str(path), *options]) == 0
-    capsys.readouterr()
+    options = ["--snapshots", "0", "--samples", "1000", "--sensitivity-samples", "100",
+               "--store", str(tmp_path / "results.h5")]
+    assert main(["estimate", str(path), *options]) == 1
+    assert "is damaged: recovered" in capsys.readouterr().err.splitlines()[0]
     path.write_bytes(os.urandom(64) + path.read_bytes()[64:])
     assert main(["estimate", str(path), *options]) == 2
     err = capsys.readouterr().err

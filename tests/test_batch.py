@@ -1,0 +1,163 @@
+"""Batch estimation: stored results, resume after SIGKILL, a second writer, Dask, failures."""
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+import fastei
+from fastei.batch import estimate
+from fastei.cli import main
+from fastei.io import open_readonly, read_run
+from fastei.results import table
+from fastei.train import preset, train
+
+FAST = dict(samples=20_000, sensitivity_samples=300)
+CLI_FAST = ["--samples", "2e4", "--sensitivity-samples", "300"]
+
+
+@pytest.fixture(scope="module")
+def run_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("runs") / "iris.h5"
+    train(preset("iris", epochs=20, snapshot_every=10, seed=3), output=path)
+    return path
+
+
+def _values(rows):
+    return sorted((r["snapshot"], r["span_start"], r["span_end"], r["measure"], r["value"])
+                  for r in rows)
+
+
+def test_batch_values_equal_library_calls_and_are_not_computed_twice(run_file, tmp_path):
+    store = tmp_path / "store.h5"
+    first = estimate(run_file, spans=[0, 2, (0, 2)], store=store, **FAST)
+    assert (first.done, first.skipped, first.failed) == (9, 0, [])
+    for snap in read_run(run_file).snapshots:
+        for span, ei_span in ((0, 0), (2, 2), ((0, 2), 0)):
+            got = {r["measure"]: r["value"] for r in table(run_file, store=store)
+                   if r["snapshot"] == snap.index and r["span_start"] == ei_span
+                   and r["span_end"] == (span[1] if isinstance(span, tuple) else span)}
+            assert got == {"ei": fastei.ei(snap.network, span=span, samples=20_000),
+                           "ei_parts": fastei.ei_parts(snap.network, span=span, samples=20_000),
+                           "sensitivity": fastei.sensitivity(snap.network, span=span,
+                                                             samples=300)}
+    again = estimate(run_file, spans=[0, 2, (0, 2)], store=store, **FAST)
+    assert (again.done, again.skipped) == (0, 9) and again.records == first.records
+    assert again.summary().startswith("0 tasks done, 9 skipped as already stored, 0 failed")
+    other = estimate(run_file, spans=[0], measures=["ei"], store=store, in_bins=4, **FAST)
+    assert other.done == 3 and other.key != first.key
+    rows = table(run_file, store=store)
+    assert len(rows) == 27 + 3 and {r["in_bins"] for r in rows} == {8, 4}
+
+
+def test_single_measure_uses_its_own_estimator(run_file, tmp_path):
+    result = estimate(run_file, measures=["sensitivity"], snapshots=[-1], spans=[-1],
+                      store=tmp_path / "s.h5", **FAST)
+    network = read_run(run_file).snapshots[-1].network
+    assert result.records[0]["sensitivity"] == fastei.sensitivity(network, span=2, samples=300)
+
+
+def _cli(*args):
+    return [sys.executable, "-m", "fastei.cli", "estimate", *map(str, args)]
+
+
+def test_sigkill_then_rerun_gives_the_uninterrupted_results(run_file, tmp_path):
+    slow = ["--samples", "2e6", "--sensitivity-samples", "300", "-q"]
+    store = tmp_path / "killed.h5"
+    process = subprocess.Popen(_cli(run_file, "--store", store, *slow),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (store.exists() and table(run_file, store=store)):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    partial = table(run_file, store=store)
+    assert 0 < len(partial) < 27 and len(partial) % 3 == 0
+    with open_readonly(store) as handle:  # the file opens cleanly after the kill
+        assert "results" in handle
+    rerun = subprocess.run(_cli(run_file, "--store", store, *slow[:-1]), capture_output=True,
+                           text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{9 - len(partial) // 3} tasks done, {len(partial) // 3} skipped" in rerun.stderr
+    reference = tmp_path / "whole.h5"
+    estimate(run_file, store=reference, samples=2_000_000, sensitivity_samples=300)
+    assert _values(table(run_file, store=store)) == _values(table(run_file, store=reference))
+
+
+def test_a_second_writer_is_refused_with_the_pid(run_file, tmp_path):
+    store = tmp_path / "busy.h5"
+    first = subprocess.Popen(_cli(run_file, "--store", store, "--samples", "3e7", "-q"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        lock = store.with_name("busy.h5.lock")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (lock.exists() and lock.read_text()):
+            time.sleep(0.05)
+        second = subprocess.run(_cli(run_file, "--store", store, *CLI_FAST),
+                                capture_output=True, text=True, timeout=60)
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.wait(timeout=60)
+    assert second.returncode == 2 and second.stderr.count("\n") == 1
+    assert f"is being written by process {first.pid}" in second.stderr
+    assert "--store FILE" in second.stderr
+    table(run_file, store=store)  # intact
+
+
+def test_dask_cluster_stores_the_same_values(run_file, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster:
+        result = estimate(run_file, spans=[0, 1], store=tmp_path / "dask.h5",
+                          scheduler=cluster.scheduler_address, **FAST)
+    assert result.done == 6 and not result.failed
+    local = estimate(run_file, spans=[0, 1], store=tmp_path / "local.h5", workers=2, **FAST)
+    assert local.records == result.records
+
+
+def test_a_bad_snapshot_is_reported_and_the_others_stored(tmp_path, capsys):
+    path = tmp_path / "nan.h5"
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        f.attrs.update(format="fastei-snapshots", schema_version=1, fastei_version="external",
+                       config="{}")
+        for i in range(3):
+            snap = f.create_group(f"snapshots/{i:06d}")
+            snap.attrs.update(index=i, epoch=i, batches=i)
+            weights = rng.normal(size=(3, 2))
+            if i == 1:
+                weights[0, 0] = np.nan
+            snap.create_group("layer_0").attrs["activation"] = "sigmoid"
+            snap["layer_0/weights"] = weights
+            snap.attrs["complete"] = True
+    store = tmp_path / "r.h5"
+    assert main(["estimate", str(path), "--store", str(store), *CLI_FAST]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"fastei estimate: failed: {str(path)!r} is damaged: recovered 2 "
+                             "of 3 snapshots; first problem: snapshots/000001")
+    assert "non-finite value" in err[0]
+    with pytest.warns(RuntimeWarning, match="recovered 2 of 3 snapshots"):
+        assert {r["snapshot"] for r in table(path, store=store)} == {0, 2}
+
+
+def test_csv_export_round_trips(run_file, tmp_path, capsys):
+    store = tmp_path / "r.h5"
+    estimate(run_file, spans=[1], store=store, **FAST)
+    out = tmp_path / "t.csv"
+    assert main(["results", str(run_file), "--store", str(store), "--csv", str(out)]) == 0
+    with open(out, newline="") as file:
+        rows = list(csv.DictReader(file))
+    stored = table(run_file, store=store)
+    assert len(rows) == len(stored) == 9
+    for row, value in zip(rows, stored, strict=True):
+        assert float(row["value"]) == value["value"] and int(row["epoch"]) == value["epoch"]
+        assert float(row["test_accuracy"]) == value["test_accuracy"]
+    assert main(["results", str(run_file), "--store", str(store), "--json",
+                 str(tmp_path / "t.json")]) == 0
+    assert json.loads((tmp_path / "t.json").read_text()) == stored

@@ -401,16 +401,31 @@ def measure_run(path, *, snapshots=None, **options) -> list[LayerRecord]:
     return list(iter_measure_run(path, snapshots=snapshots, **options))
 
 
+# Columns a table derives from two measured ones: degeneracy = sensitivity - EI,
+# phi_feedforward = EI - EI_parts.
+_DERIVED = {"degeneracy": ("sensitivity", "ei"), "phi_feedforward": ("ei", "ei_parts")}
+
+
 def format_table(records, measures=DEFAULT_MEASURES) -> str:
-    """A fixed-width text table of batch records, one line per snapshot and span."""
+    """A fixed-width text table of batch records, one line per snapshot and span; degeneracy
+    and phi_feedforward are shown whenever the measures they follow from are."""
     names = {"ei": "EI", "ei_parts": "EI_parts", "phi_feedforward": "phi"}
+    columns = list(measures) + [name for name, (a, b) in _DERIVED.items()
+                                if name not in measures and a in measures and b in measures]
+
+    def value(record, name):
+        if name in measures:
+            return record[name]
+        a, b = _DERIVED[name]
+        return record[a] - record[b]
+
     header = [f"{'snapshot':>8} {'epoch':>6} {'span':>5}"]
-    header += [f"{names.get(m, m):>{max(8, len(m))}}" for m in measures]
+    header += [f"{names.get(m, m):>{max(8, len(names.get(m, m)))}}" for m in columns]
     lines = [" ".join(header)]
     for r in records:
         start, end = r["span"]
         span = str(start) if start == end else f"{start}-{end}"
         cells = [f"{r['snapshot']:>8} {r['epoch']:>6} {span:>5}"]
-        cells += [f"{r[m]:>{max(8, len(m))}.4f}" for m in measures]
+        cells += [f"{value(r, m):>{max(8, len(names.get(m, m)))}.4f}" for m in columns]
         lines.append(" ".join(cells))
     return "\n".join(lines)

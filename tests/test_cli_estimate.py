@@ -36,7 +36,8 @@ def test_estimate_prints_every_layer_and_records_values_and_settings(run_file, t
             "--noise-seed", "5", "--bins", "6", *FAST]
     assert main(argv) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].split() == ["snapshot", "epoch", "span", "EI", "EI_parts", "sensitivity"]
+    assert lines[0].split() == ["snapshot", "epoch", "span", "EI", "EI_parts", "sensitivity",
+                                "degeneracy", "phi"]
     assert [line.split()[:3] for line in lines[1:]] == [
         [s, e, k] for s, e in (("0", "0"), ("2", "20")) for k in ("0", "1", "2")]
     records = json.loads(out_json.read_text())
@@ -50,7 +51,11 @@ def test_estimate_prints_every_layer_and_records_values_and_settings(run_file, t
         assert settings["samples"] == 20_000 and settings["seed"] == 5
         assert settings["in_bins"] == settings["out_bins"] == 6
         assert settings["in_range"] is None and settings["estimator_version"]
-    assert float(lines[4].split()[3]) == pytest.approx(records[3]["ei"], abs=5e-5)
+    row = [float(v) for v in lines[4].split()[3:]]
+    assert row[0] == pytest.approx(records[3]["ei"], abs=5e-5)
+    # degeneracy = sensitivity - EI and phi = EI - EI_parts, from the stored values
+    assert row[3] == pytest.approx(records[3]["sensitivity"] - records[3]["ei"], abs=5e-5)
+    assert row[4] == pytest.approx(records[3]["ei"] - records[3]["ei_parts"], abs=5e-5)
 
 
 def test_batch_records_equal_library_calls(run_file, tmp_path):

@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import estimators
-from .estimators.options import OPTIONS
+from ._version import __version__
+from .estimators.options import OPTIONS, make_options
 from .io import read_run
 from .results import ESTIMATOR_VERSION, MEASURES, ResultStore, result_key, stored_values
 
@@ -115,6 +116,18 @@ class _Inline(cf.Executor):
         return future
 
 
+_METHODS = ("sampled", "converged")
+
+
+def _record_settings(settings: dict, keywords: dict, network, span) -> dict:
+    """A record's settings: the stored ones, with the ranges the span was measured over
+    (defaults resolved) and the fastei version."""
+    setup = make_options({**keywords, "span": tuple(span)}, methods=_METHODS,
+                         sample_rules=False).span_setup(network)
+    return {**settings, "in_range": list(setup.in_range), "out_range": list(setup.out_range),
+            "fastei_version": __version__}
+
+
 def _settings(measures, options) -> tuple[dict, dict]:
     """The estimator keywords (defaults filled in) and the settings that key the results."""
     unknown = sorted(set(options) - set(_KEYWORDS))
@@ -129,13 +142,7 @@ def _settings(measures, options) -> tuple[dict, dict]:
     if isinstance(keywords["seed"], bool) or not isinstance(keywords["seed"], int):
         raise TypeError(f"seed must be an integer so that stored results can be reused, got "
                         f"{keywords['seed']!r}")
-    # validate every option once, before any file is touched
-    estimators.measure([[1.0]], samples=2, sensitivity_samples=1, in_range=(0, 1),
-                       out_range=(0, 1), **{k: v for k, v in keywords.items() if k not in (
-                           "samples", "sensitivity_samples", "in_range", "out_range")})
-    for name in ("in_range", "out_range"):
-        if keywords[name] is not None:
-            estimators.ei([[1.0]], samples=2, **{name: keywords[name]})
+    make_options(keywords, methods=_METHODS, sample_rules=False)  # before any file is touched
     settings = {k: (list(map(float, v)) if isinstance(v, tuple | list) else v)
                 for k, v in keywords.items() if k not in _UNKEYED}
     settings["estimator_version"] = ESTIMATOR_VERSION
@@ -288,7 +295,8 @@ def estimate(paths, *, measures=DEFAULT_MEASURES, spans=None, snapshots=None, ex
                 if None not in got.values():
                     summary.records.append({"file": str(path), "snapshot": snap.index,
                                             "epoch": snap.epoch, "span": list(span), **got,
-                                            "settings": settings})
+                                            "settings": _record_settings(
+                                                settings, keywords, snap.network, span)})
     summary.seconds = time.perf_counter() - start_time
     return summary
 

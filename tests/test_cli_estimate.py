@@ -50,7 +50,8 @@ def test_estimate_prints_every_layer_and_records_values_and_settings(run_file, t
         settings = record["settings"]
         assert settings["samples"] == 20_000 and settings["seed"] == 5
         assert settings["in_bins"] == settings["out_bins"] == 6
-        assert settings["in_range"] is None and settings["estimator_version"]
+        assert settings["in_range"] == [0.0, 1.0] and settings["estimator_version"]
+        assert settings["fastei_version"] == fastei.__version__
     row = [float(v) for v in lines[4].split()[3:]]
     assert row[0] == pytest.approx(records[3]["ei"], abs=5e-5)
     # degeneracy = sensitivity - EI and phi = EI - EI_parts, from the stored values

@@ -168,6 +168,12 @@ def _read(path: Path, snapshots, failed: list) -> list:
         warnings.simplefilter("always")
         run = read_run(path)
     failed.extend(" ".join(str(w.message).split()) for w in caught)
+    return _chosen(run, path, snapshots)
+
+
+def _chosen(run, path, snapshots) -> list:
+    """The snapshots of ``run`` at ``snapshots`` (positions, negative from the end; None:
+    all), or a one-line error."""
     count = len(run.snapshots)
     if count == 0:
         raise ValueError(f"{str(path)!r} holds no complete snapshot yet; nothing to measure")
@@ -386,18 +392,7 @@ def iter_measure_run(path, *, snapshots=None, **options) -> Iterator[LayerRecord
         If the file holds no complete snapshot, a position is out of range, or an option
         is invalid.
     """
-    run = read_run(path)
-    count = len(run.snapshots)
-    if count == 0:
-        raise ValueError(f"{str(path)!r} holds no complete snapshot yet; nothing to measure")
-    positions = range(count) if snapshots is None else snapshots
-    for position in positions:
-        if not -count <= position < count:
-            raise ValueError(
-                f"snapshot {position} is out of range: {str(path)!r} holds {count} snapshots "
-                f"(0..{count - 1}, or negative from the end)")
-    for position in positions:
-        snap = run.snapshots[position]
+    for snap in _chosen(read_run(path), path, snapshots):
         for layer in range(len(snap.network)):
             m = estimators.measure(snap.network, span=layer, **options)
             yield LayerRecord(snap.index, snap.epoch, layer, m.ei, m.ei_parts, m.sensitivity,

@@ -333,8 +333,8 @@ def _pairwise_matrix(layer, in_range, out_range, in_bins, out_bins, overflow, ba
     midpoints = _bin_midpoints(in_range, in_bins)
     what = (f"exact {'EI_parts' if baseline is None else 'sensitivity'} of a {n_in} -> "
             f"{n_out} layer at {_bins_label(in_bins, out_bins)}")
-    # the result, the plans, and either planning a unit or computing one
-    kept = 8 * n_in * n_out + 40 * n_in * n_out
+    # the result, the background widths and the plans stay; one unit is planned or computed
+    kept = 48 * n_in * n_out
     check_budget(kept + _plan_bytes(n_in), max_memory, what, "fewer bins")
     background = (np.abs(weights) * (hi - lo) if baseline is None
                   else np.zeros((n_out, n_in)))

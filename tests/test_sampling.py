@@ -446,6 +446,16 @@ def test_budget_too_small_for_the_tables_with_every_pass_is_reported_with_one_th
     assert enough.information() == probe.run().information()
 
 
+def test_budget_below_tables_that_never_shrink_is_refused_by_the_plan():
+    # 6 outputs at 8 bins are counted in a dense array of 2 MB, whatever the passes.
+    span = _span(np.random.default_rng(0).uniform(-0.2, 0.2, (6, 25)))
+    counter = JointCounter(span, KEY, 100_000, np.arange(25), np.arange(6), False, 2_500_000)
+    with pytest.raises(MemoryError, match=r"^max_memory=2.5 MB is too small for the state "
+                       r"tables of layer 0 \(25 -> 6\) even with 100000 passes; pass "
+                       r"max_memory='\d+MB'$"):
+        counter.plan()
+
+
 def test_sensitivity_chunks_follow_the_budget_and_change_no_count():
     span = _span(np.random.default_rng(1).uniform(-0.2, 0.2, (30, 200)))
     sensitivity_counts(span, KEY, 10, 0.0)  # load the kernels

@@ -135,7 +135,7 @@ class Options:
         layers = tuple(
             PreparedLayer(layer.weights,
                           np.zeros(layer.n_out) if layer.bias is None else layer.bias,
-                          layer.activation.code, layer.activation.func)
+                          layer.activation.code, layer.activation.func, layer.activation.name)
             for layer in network.layers[start:end + 1])
         span = Span(layers, network.layers[start].n_in, network.layers[end].n_out,
                     check_range(in_range, "in_range"), check_range(out_range, "out_range"),

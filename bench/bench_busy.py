@@ -6,8 +6,9 @@ For a sigmoid 25 -> 6 layer (weights U(+-1/5), 8 bins) each setting runs in a fr
 process: a warm-up call, then ``--repeat`` timed calls of ``fastei.ei`` at ``--samples``;
 the median is printed. Each setting runs alone, then beside ``--competitors`` processes
 that each keep two threads busy (NumPy matrix products, as another user's job would).
-The settings: the default, ``OMP_WAIT_POLICY`` passive and active, the workqueue threading
-layer and one thread. The last column is the busy time over the best busy time.
+The settings: fastei's default, libgomp's own default (what fastei did before it chose a
+wait policy: setting ``GOMP_SPINCOUNT`` to libgomp's default keeps fastei from choosing),
+``OMP_WAIT_POLICY`` passive and active, the workqueue threading layer and one thread. The last column is the busy time over the best busy time.
 """
 
 import argparse
@@ -18,6 +19,7 @@ import sys
 
 SETTINGS = {
     "default": {},
+    "libgomp default": {"GOMP_SPINCOUNT": "300000"},
     "OMP_WAIT_POLICY=active": {"OMP_WAIT_POLICY": "active"},
     "OMP_WAIT_POLICY=passive": {"OMP_WAIT_POLICY": "passive"},
     "workqueue layer": {"NUMBA_THREADING_LAYER": "workqueue"},
@@ -47,7 +49,7 @@ def run_setting(changes, samples, repeat):
     """Median seconds, the value, threading layer and threads of one child run."""
     env = {key: value for key, value in os.environ.items()
            if key not in ("OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER", "NUMBA_NUM_THREADS",
-                          "FASTEI_THREADING")}
+                          "GOMP_SPINCOUNT")}
     env.update(changes)
     out = subprocess.run([sys.executable, "-c", CHILD, str(samples), str(repeat)], env=env,
                          capture_output=True, text=True, check=True).stdout.split()

@@ -465,37 +465,45 @@ def _opened(path: Path):
     when HDF5 cannot read a part, ValueError when the file is not a fastei run file.
     """
     where = repr(str(path))
+    with _hdf5(path, _Damaged) as handle:
+        try:
+            fmt = _text(handle.attrs.get("format"))
+            version = int(handle.attrs.get("schema_version", -1))
+        except _DAMAGE as exc:
+            raise _Damaged(f"{where} has unreadable root attributes ({_reason(exc)}); the "
+                           "file is damaged") from None
+        if fmt != FORMAT:
+            raise ValueError(
+                f"{where} is an HDF5 file but not a fastei snapshot file (its 'format' "
+                f"attribute is not {FORMAT!r}); see docs/FORMAT.md for the layout"
+            )
+        if not 1 <= version <= SCHEMA_VERSION:
+            raise ValueError(
+                f"{where} has schema_version {version}; this fastei ({__version__}) reads "
+                f"versions 1 to {SCHEMA_VERSION}, upgrade fastei to read it"
+            )
+        try:
+            yield handle, version
+        except _Damaged:
+            raise
+        except _DAMAGE as exc:
+            raise _Damaged(f"{where} is damaged ({_reason(exc)}); write the run again or "
+                           "see docs/FORMAT.md for the layout") from None
+
+
+@contextlib.contextmanager
+def _hdf5(path: Path, error: type[ValueError]):
+    """Any HDF5 file open for reading through a plain file object (so a file being written
+    or left by a killed writer opens too); ``error`` when HDF5 cannot read it."""
     view = _FileView(path)
     try:
         try:
             handle = _h5py().File(view, "r")
         except _DAMAGE as exc:
-            raise _Damaged(f"{where} is not a readable HDF5 file ({_reason(exc)}); give a "
-                           "file written by fastei") from None
+            raise error(f"{str(path)!r} is not a readable HDF5 file ({_reason(exc)}); give a "
+                        "file written by fastei") from None
         with handle:
-            try:
-                fmt = _text(handle.attrs.get("format"))
-                version = int(handle.attrs.get("schema_version", -1))
-            except _DAMAGE as exc:
-                raise _Damaged(f"{where} has unreadable root attributes ({_reason(exc)}); the "
-                               "file is damaged") from None
-            if fmt != FORMAT:
-                raise ValueError(
-                    f"{where} is an HDF5 file but not a fastei snapshot file (its 'format' "
-                    f"attribute is not {FORMAT!r}); see docs/FORMAT.md for the layout"
-                )
-            if not 1 <= version <= SCHEMA_VERSION:
-                raise ValueError(
-                    f"{where} has schema_version {version}; this fastei ({__version__}) reads "
-                    f"versions 1 to {SCHEMA_VERSION}, upgrade fastei to read it"
-                )
-            try:
-                yield handle, version
-            except _Damaged:
-                raise
-            except _DAMAGE as exc:
-                raise _Damaged(f"{where} is damaged ({_reason(exc)}); write the run again or "
-                               "see docs/FORMAT.md for the layout") from None
+            yield handle
     finally:
         view.close()
 
@@ -772,14 +780,5 @@ def open_readonly(path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"file {str(path)!r} does not exist")
-    view = _FileView(path)
-    try:
-        try:
-            handle = _h5py().File(view, "r")
-        except _DAMAGE as exc:
-            raise ValueError(f"{str(path)!r} is not a readable HDF5 file ({_reason(exc)}); "
-                             "give a file written by fastei") from None
-        with handle:
-            yield handle
-    finally:
-        view.close()
+    with _hdf5(path, ValueError) as handle:
+        yield handle

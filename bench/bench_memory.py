@@ -49,10 +49,10 @@ def _ei(w, budget, small):
 
 def _ei_parts(w, budget, small):
     from fastei import _rng
-    from fastei._sampling import JointCounter, pair_information
+    from fastei._sampling import count_joint, pair_information, plan_joint
 
-    counts = JointCounter(_span(w), _rng.stream_key(0, _rng.JOINT_STREAM),
-                          2000 if small else 2 * 10**5, None, None, True, budget).run()
+    counts = count_joint(plan_joint(_span(w), _rng.stream_key(0, _rng.JOINT_STREAM),
+                                    2000 if small else 2 * 10**5, None, None, True, budget))
     return float(pair_information(counts.pairs).sum())
 
 

@@ -10,8 +10,10 @@ number of passes.
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
 import numba
 import numpy as np
@@ -365,8 +367,38 @@ class JointCounts:
         return mutual_information(self.n_valid, self.x, self.y, self.xy)
 
 
-class JointCounter:
-    """Counts one span's joint stream within a memory budget.
+@dataclass
+class PartCounts:
+    """What one part of a :class:`JointPlan` counted; :class:`JointMerge` adds the parts.
+
+    ``x`` and ``xy`` tally the input cells of the part (complete: every row of those
+    cells is in it); ``y`` tallies its share of the output states when they are split
+    by hash; ``outputs`` holds, in a one-element list, the part's own output-state
+    counts when they are not split (None when it counted into shared ones); ``pairs``
+    and the row counts come from the parts that read each row once.
+    """
+
+    n_valid: int = 0
+    n_outside: int = 0
+    x: CountSum | None = None
+    xy: CountSum | None = None
+    y: CountSum | None = None
+    outputs: list | None = None
+    pairs: np.ndarray | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class JointPlan:
+    """A frozen plan of one count of a span's joint stream, split into ``passes`` parts.
+
+    With joint states (``inputs`` given) part ``p`` takes the rows whose input cell
+    falls in the ``p``-th share of the cells (chosen by the bins of the first inputs),
+    so its cell and joint tallies are complete; with ``split_outputs`` it also counts
+    the output states whose hash falls in share ``p``, reading every row. Without joint
+    states (pair histograms only) part ``p`` is the ``p``-th block of rows. Each part is
+    counted by :func:`count_part` alone, anywhere; :class:`JointMerge` adds them. The
+    counts, so the value, do not depend on the number of parts, chunk rows or shards.
+    Build one with :func:`plan_joint`.
 
     Parameters
     ----------
@@ -374,111 +406,163 @@ class JointCounter:
     key : numpy.uint64
         Noise stream key.
     samples : int
-    inputs, outputs : ndarray of int64
-        Nodes whose joint states are counted (``None`` for no joint counting).
+    inputs, outputs : ndarray of int64 or None
+        Nodes whose joint states are counted (``None``: no joint counting).
     pairs : bool
         Also accumulate the (input, output) pair histograms for EI_parts.
-    max_memory : int or None
-        Byte budget (``None``: none) for everything the count allocates that grows with
-        the span, the samples or the bins: the chunk buffers (noise, bins, every layer's
-        outputs, keys, hashes, masks, a pass's scan), the pair histograms, the tables with
-        the headroom to grow them, and the large counts of the tallies. Left out: the
-        histograms of small counts, a fixed size (``CountSum.bookkeeping_bytes``, 390 kB
-        with 2 shards).
-    progress : tqdm-like or None
-        Updated with the number of rows processed in each pass.
-    chunk_rows : int or None
-        Most rows per chunk; by default :data:`CHUNK_ROWS`. Fewer are taken when the
-        budget asks for it (any number gives the same counts).
-    n_shards : int or None
-        Hash-table shards; by default the thread count.
-
-    Raises
-    ------
-    MemoryError
-        From :meth:`plan` and :meth:`run`, when the budget is too small; the message
-        names one that would do.
+    max_memory : float
+        Byte budget of one part (``math.inf``: none) for everything the count allocates
+        that grows with the span, the samples or the bins: the chunk buffers (noise,
+        bins, every layer's outputs, keys, hashes, masks, a pass's scan), the pair
+        histograms, the tables with the headroom to grow them, and the large counts of
+        the tallies. Left out: the histograms of small counts, a fixed size
+        (``CountSum.bookkeeping_bytes``, 390 kB with 2 shards).
+    chunk_rows : int
+        Most rows per chunk.
+    n_shards : int
+        Hash-table shards (by default the thread count of the planning process).
+    passes : int
+        Number of parts.
+    split_outputs : bool
+        Whether output states are split among the parts too.
     """
 
-    def __init__(self, span, key, samples, inputs, outputs, pairs, max_memory,
-                 progress=None, chunk_rows=None, n_shards=None):
-        self.span, self.key, self.samples = span, key, samples
-        self.inputs, self.outputs, self.want_pairs = inputs, outputs, pairs
-        self.max_memory = math.inf if max_memory is None else max_memory
-        self.progress = progress
-        self.n_shards = n_shards or max(1, numba.get_num_threads())
-        if inputs is not None:
-            self.x_bits, self.wx, self.x_hashed = key_layout(len(inputs), span.in_bins)
-            self.y_bits, self.wy, self.y_hashed = key_layout(len(outputs), span.out_bins)
-            self.dense_outputs = (not self.y_hashed
-                                  and self.y_bits * len(outputs) <= DENSE_STATE_BITS)
-        self.chunk_rows = batch_size(self.max_memory, self._fixed_bytes(), self._row_bytes(),
-                                     min(chunk_rows or CHUNK_ROWS, samples), MIN_CHUNK_ROWS)
+    span: Span
+    key: np.uint64
+    samples: int
+    inputs: np.ndarray | None
+    outputs: np.ndarray | None
+    pairs: bool
+    max_memory: float
+    chunk_rows: int
+    n_shards: int
+    passes: int = 1
+    split_outputs: bool = False
+
+    @property
+    def joint(self) -> bool:
+        return self.inputs is not None
+
+    @functools.cached_property
+    def _keys(self) -> tuple[int, int, bool, int, int, bool]:
+        return (*key_layout(len(self.inputs), self.span.in_bins),
+                *key_layout(len(self.outputs), self.span.out_bins))
+
+    @property
+    def wx(self) -> int:
+        return self._keys[1]
+
+    @property
+    def wy(self) -> int:
+        return self._keys[4]
+
+    @property
+    def dense_outputs(self) -> bool:
+        """Whether output states are counted in a dense array (narrow keys)."""
+        _, _, _, y_bits, _, y_hashed = self._keys
+        return not y_hashed and y_bits * len(self.outputs) <= DENSE_STATE_BITS
 
     # ------------------------------------------------------------------ planning
-    def plan(self) -> tuple[int, bool]:
-        """Number of passes and whether output states are partitioned too."""
-        buffers = self._buffer_bytes()
+    def planned(self, least_passes: int = 1) -> JointPlan:
+        """This plan with the fewest passes (at least ``least_passes``) whose tables fit.
+
+        Raises
+        ------
+        MemoryError
+            When the budget does not hold the chunk buffers.
+        """
+        buffers = self.buffer_bytes()
         if buffers > self.max_memory:
             raise MemoryError(
                 f"max_memory={format_bytes(self.max_memory)} does not even hold the chunk "
                 f"buffers of {self.span.description}, {format_bytes(buffers)} for "
                 f"{self.chunk_rows} rows; pass max_memory={budget_for(2 * buffers)!r} or more"
             )
-        if self.inputs is None:
-            return 1, False
+        least = min(least_passes, max(1, self.samples))
+        if not self.joint:
+            return replace(self, passes=least, split_outputs=False)
         budget = self.max_memory - buffers
-        if self._table_bytes(1, False) <= budget:
-            return 1, False
+        if self.table_bytes(least, False) <= budget:
+            return replace(self, passes=least, split_outputs=False)
         x_bytes, y_bytes = self._cell_bytes(1), self._output_bytes(1)
         split_outputs = y_bytes > budget / 2
         if split_outputs:
             passes = math.ceil((x_bytes + y_bytes) / budget)
         else:
-            passes = self._balanced(math.ceil(x_bytes / (budget - y_bytes)))
+            passes = self.balanced(math.ceil(x_bytes / (budget - y_bytes)))
+        passes = max(passes, least)
         # the estimate above is linear; tables also have slack and parts that never shrink
-        while self._table_bytes(passes, split_outputs) > budget:
+        while self.table_bytes(passes, split_outputs) > budget:
             if passes > self.samples:
-                raise self._too_small(self.samples)
+                raise self.too_small(self.samples)
             passes = max(passes + 1, passes * 9 // 8)
-            passes = passes if split_outputs else self._balanced(passes)
-        return passes, split_outputs
+            passes = passes if split_outputs else self.balanced(passes)
+        return replace(self, passes=passes, split_outputs=split_outputs)
 
-    def _row_bytes(self) -> int:
+    def retried(self, role: str) -> JointPlan:
+        """The plan after a table of ``role`` outgrew the budget: twice the passes.
+
+        Raises
+        ------
+        MemoryError
+            When there would be more passes than samples.
+        """
+        split_outputs = self.split_outputs or role == "outputs"
+        passes = 2 * self.passes if split_outputs else self.balanced(2 * self.passes)
+        if passes > max(1, self.samples):
+            raise self.too_small(self.samples)
+        return replace(self, passes=passes, split_outputs=split_outputs)
+
+    def separable(self) -> JointPlan:
+        """This plan with parts that need no shared table: output states that a table
+        (not a dense array) counts are split among several parts."""
+        if self.joint and self.passes > 1 and not self.dense_outputs:
+            return replace(self, split_outputs=True)
+        return self
+
+    def part_result_bytes(self) -> int:
+        """Most bytes a part's result takes, besides its large counts: pair histograms,
+        dense output counts and the small-count histograms of three tallies."""
+        span = self.span
+        pairs = 8 * span.n_in * span.n_out * span.in_bins * span.out_bins if self.pairs else 0
+        outputs = self._output_bytes(1) if self.joint and self.dense_outputs else 0
+        return pairs + outputs + 3 * 8 * (SMALL_COUNT + 1)
+
+    def row_bytes(self) -> int:
         """Bytes per chunk row: the span's arrays, the row numbers and flags of a pass's
         scan of up to ``SCAN_FACTOR`` chunks' rows and, for joint counts, the keys,
         hashes, flags, partitions, masks and each shard's list of its rows."""
         row = self.span.row_bytes() + 9 * SCAN_FACTOR
-        if self.inputs is not None:
+        if self.joint:
             row += 8 * (self.wx + self.wy) + 16 + 2 + 20 + 8 * self.n_shards
         return row
 
-    def _fixed_bytes(self) -> int:
+    def fixed_bytes(self) -> int:
         """Bytes that do not grow with the chunk: pair histograms and tally scratch."""
         span = self.span
         pairs = 8 * span.n_in * span.n_out * span.in_bins * span.out_bins
-        return (pairs if self.want_pairs else 0) + CountSum.scratch_bytes(self.samples,
-                                                                          self.n_shards)
+        return (pairs if self.pairs else 0) + CountSum.scratch_bytes(self.samples,
+                                                                     self.n_shards)
 
-    def _buffer_bytes(self) -> int:
-        return self._fixed_bytes() + self._row_bytes() * self.chunk_rows
+    def buffer_bytes(self) -> int:
+        return self.fixed_bytes() + self.row_bytes() * self.chunk_rows
+
+    def table_bytes(self, passes, split_outputs) -> int:
+        """Bytes of the tables of a pass as they are first made (joint table included)."""
+        joint = 8 * (1 + self.wx + self.wy) * self.n_shards * INITIAL_CAPACITY
+        return (self._cell_bytes(passes) + joint
+                + self._output_bytes(passes if split_outputs else 1))
 
     def _cell_bytes(self, passes) -> int:
         return self._records_bytes(self._cell_states() / passes, 1 + self.wx + self.wy)
 
     def _output_bytes(self, passes) -> int:
         if self.dense_outputs:
-            return 8 << (self.y_bits * len(self.outputs))
+            return 8 << (self._keys[3] * len(self.outputs))
         return self._records_bytes(self._output_states() / passes, 1 + self.wy)
 
-    def _table_bytes(self, passes, split_outputs) -> int:
-        """Bytes of the tables of a pass as they are first made (joint table included)."""
-        joint = 8 * (1 + self.wx + self.wy) * self.n_shards * INITIAL_CAPACITY
-        return (self._cell_bytes(passes) + joint
-                + self._output_bytes(passes if split_outputs else 1))
-
     def _records_bytes(self, expected_states, record) -> int:
-        return 8 * record * self.n_shards * self._capacity(expected_states)
+        return 8 * record * self.n_shards * self.capacity(expected_states)
 
     def _cell_states(self) -> int:
         return min(self.samples, self.span.in_bins ** len(self.inputs))
@@ -486,12 +570,12 @@ class JointCounter:
     def _output_states(self) -> int:
         return min(self.samples, self.span.out_bins ** len(self.outputs))
 
-    def _too_small(self, passes) -> MemoryError:
+    def too_small(self, passes) -> MemoryError:
         """The error for a budget whose tables do not fit even in ``passes`` passes; it
         names a budget that fits one pass with room for the joint table to grow to a
         state per sample (three times its planned size: the old and the new table)."""
         joint_states = min(self.samples, self._cell_states() * self._output_states())
-        needed = (self._buffer_bytes() + self._table_bytes(1, False)
+        needed = (self.buffer_bytes() + self.table_bytes(1, False)
                   + 3 * self._records_bytes(joint_states, 1 + self.wx + self.wy))
         return MemoryError(
             f"max_memory={format_bytes(self.max_memory)} is too small for the state tables "
@@ -499,103 +583,304 @@ class JointCounter:
             f"max_memory={budget_for(needed)!r}"
         )
 
-    # ------------------------------------------------------------------ counting
-    def run(self) -> JointCounts:
-        """Count the stream, adding passes until the tables fit in the budget."""
-        passes, split_outputs = self.plan()
-        while True:
-            if passes > max(1, self.samples):
-                raise self._too_small(self.samples)
-            try:
-                return self._run(passes, split_outputs)
-            except _TableBudgetExceeded as exceeded:
-                split_outputs = split_outputs or exceeded.args[0] == "outputs"
-                passes = 2 * passes if split_outputs else self._balanced(2 * passes)
+    def capacity(self, expected_states: float) -> int:
+        """Slots per shard of a table planned for ``expected_states`` states."""
+        per_shard = expected_states / self.n_shards
+        return int(math.ceil((per_shard + 4 * math.sqrt(per_shard) + 8) / PLANNED_LOAD))
 
-    def _run(self, passes, split_outputs) -> JointCounts:
-        span = self.span
-        joint = self.inputs is not None
-        x_sum, y_sum, xy_sum = (CountSum(), CountSum(), CountSum()) if joint else (None,) * 3
-        pairs = None
-        if self.want_pairs:
-            pairs = np.zeros((span.n_in, span.n_out, span.in_bins, span.out_bins), np.int64)
-        n_valid = n_outside = 0
-        prefix = self._prefix_nodes(passes) if joint else None
-        if self.progress is not None:
-            self.progress.reset(total=self.samples * passes)
-        self._cells, self._outputs, self._output_counts = [], [], None
-        for p in range(passes):
-            self._cells = self._cell_tables(passes) if joint else []
-            if joint and (p == 0 or split_outputs):
-                self._new_outputs(passes, split_outputs)
-            counts_rows = not split_outputs or p == 0
-            select = passes > 1 and not split_outputs
-            scan_rows = self.chunk_rows * (min(passes, SCAN_FACTOR) if select else 1)
-            found = np.empty(scan_rows if select else 0, dtype=np.int64)
-            for start in range(0, self.samples, scan_rows):
-                scanned = min(scan_rows, self.samples - start)
-                if select:
-                    rows = found[:K.rows_of_partition(self.key, start, span.n_in, prefix,
-                                                      *span.in_range, span.in_bins, passes, p,
-                                                      BLOCK_ROWS, found[:scanned])]
-                else:
-                    rows = np.arange(start, start + scanned, dtype=np.int64)
-                for first in range(0, rows.size, self.chunk_rows):
-                    valid, outside = self._count_chunk(rows[first:first + self.chunk_rows],
-                                                       p, passes, prefix, split_outputs,
-                                                       pairs if counts_rows else None)
-                    if counts_rows:
-                        n_valid += valid
-                        n_outside += outside
-                if self.progress is not None:
-                    self.progress.update(scanned)
-            if joint:
-                unmixed, mixed = CountSum.of_table(self._cells[0], self.samples,
-                                                   clear=p + 1 < passes)
-                x_sum += unmixed
-                x_sum += mixed
-                xy_sum += unmixed
-                xy_sum += CountSum.of_table(self._cells[1], self.samples)[0]
-                if split_outputs:
-                    y_sum += self._output_tally()
-        if joint and not split_outputs:
-            y_sum += self._output_tally()
-        self._cells, self._outputs, self._output_counts = [], [], None
-        return JointCounts(n_valid, n_outside, x_sum, y_sum, xy_sum, pairs, passes)
+    def prefix_nodes(self) -> np.ndarray:
+        """Input nodes whose bins choose a row's pass (the fewest that split the cells
+        evenly, or else into parts within 1/8 of each other)."""
+        m = self._prefix_length(self.passes)
+        if self.span.in_bins ** m % self.passes:
+            while m < len(self.inputs) and self.span.in_bins ** m < 8 * self.passes:
+                m += 1
+        return self.inputs[:m]
 
-    def _count_chunk(self, rows, p, passes, prefix, split_outputs, pairs) -> tuple[int, int]:
-        """Take the given rows through the span and count them (into ``pairs`` too unless
-        it is None); return the valid rows and the outputs outside the range. The chunk's
-        arrays die on return, before the next chunk allocates its own."""
-        x, x_bins = self.span.noise(self.key, rows)
-        y_bins, outside = self.span.bin_outputs(self.span.forward(x))
-        if pairs is not None:
-            K.pair_counts(x_bins, y_bins, pairs)
-        if self.inputs is None:
-            return rows.size, outside
-        return self._count_joint(x_bins, y_bins, p, passes, prefix, split_outputs), outside
+    def _prefix_length(self, passes) -> int:
+        m = 1
+        while m < len(self.inputs) and self.span.in_bins ** m < passes:
+            m += 1
+        return m
 
-    def _count_joint(self, x_bins, y_bins, p, passes, prefix, split_outputs) -> int:
+    def balanced(self, passes) -> int:
+        """At least ``passes`` passes, raised (at most doubled) to a divisor of
+        ``in_bins ** m`` when one exists, so that every pass gets as many cells."""
+        cells = self.span.in_bins ** self._prefix_length(passes)
+        return next((d for d in range(passes, min(2 * passes, cells) + 1) if cells % d == 0),
+                    passes)
+
+    def new_output_counts(self):
+        """Empty output-state counts for the whole stream (or, split, a part's share): a
+        dense array for narrow keys, else a hash table."""
+        if self.dense_outputs:
+            return np.zeros(1 << (self._keys[3] * len(self.outputs)), np.int64)
+        expected = self._output_states() / (self.passes if self.split_outputs else 1)
+        return _Table.empty(self.n_shards, self.capacity(expected), 1 + self.wy, self.wy,
+                            self.wy)
+
+
+def plan_joint(span, key, samples, inputs, outputs, pairs, max_memory, chunk_rows=None,
+               n_shards=None, least_passes=1) -> JointPlan:
+    """Plan the count of ``samples`` rows of stream ``key`` through ``span`` within
+    ``max_memory`` bytes (``None``: no budget) in at least ``least_passes`` parts.
+
+    ``chunk_rows`` (default :data:`CHUNK_ROWS`) is the most rows per chunk; fewer are
+    taken when the budget asks for it. See :class:`JointPlan` for the rest.
+
+    Raises
+    ------
+    MemoryError
+        When the budget is too small; the message names one that would do.
+    """
+    plan = JointPlan(span, key, samples, inputs, outputs, pairs,
+                     math.inf if max_memory is None else max_memory, 1,
+                     n_shards or max(1, numba.get_num_threads()))
+    rows = batch_size(plan.max_memory, plan.fixed_bytes(), plan.row_bytes(),
+                      min(chunk_rows or CHUNK_ROWS, samples), MIN_CHUNK_ROWS)
+    return replace(plan, chunk_rows=rows).planned(least_passes)
+
+
+class JointMerge:
+    """Adds the :class:`PartCounts` of a plan's parts into :class:`JointCounts`.
+
+    Every count is an integer and the tallies sum exactly, so the parts may come in any
+    order; :func:`count_joint` adds them in part order. ``outputs`` is the output-state
+    count (a dense array or a table, in a one-element list) that the parts of a plan
+    whose outputs are not split count into, when they share one.
+    """
+
+    def __init__(self, plan: JointPlan, outputs: list | None = None):
+        self.plan, self.outputs = plan, outputs
+        self.counts = JointCounts(0, 0, None, None, None, None, plan.passes)
+        if plan.joint:
+            self.counts.x, self.counts.y, self.counts.xy = CountSum(), CountSum(), CountSum()
+
+    def add(self, part: PartCounts) -> None:
+        counts = self.counts
+        counts.n_valid += part.n_valid
+        counts.n_outside += part.n_outside
+        if part.pairs is not None:
+            counts.pairs = part.pairs if counts.pairs is None else counts.pairs + part.pairs
+        for name in ("x", "xy", "y"):
+            if getattr(part, name) is not None:
+                tally = getattr(counts, name)
+                tally += getattr(part, name)  # in place
+        if part.outputs is not None:
+            if self.outputs is None:
+                self.outputs = part.outputs
+            else:  # dense arrays: a plan whose parts hold tables splits its outputs
+                self.outputs[0] += part.outputs[0]
+
+    def result(self) -> JointCounts:
+        """The merged counts, with the tally of the output states counted together."""
+        if self.outputs is not None:
+            self.counts.y += _output_tally(self.outputs[0], self.plan.samples)
+            self.outputs = None
+        return self.counts
+
+
+def _output_tally(output_counts, samples) -> CountSum:
+    if isinstance(output_counts, _Table):
+        return CountSum.of_table(output_counts, samples)[0]
+    return CountSum.of_counts(output_counts)
+
+
+def count_joint(plan: JointPlan, executor=None, progress=None) -> JointCounts:
+    """Count every part of ``plan`` and merge them, adding passes until the tables fit.
+
+    Parameters
+    ----------
+    plan : JointPlan
+    executor : concurrent.futures.Executor, optional
+        Counts the parts (each a task that returns its tallies, which are small); by
+        default they are counted here, one after the other, sharing one output count.
+    progress : tqdm-like or None
+        Updated with the rows each part reads.
+
+    Raises
+    ------
+    MemoryError
+        When the budget is too small even with one pass per sample.
+    """
+    while True:
+        try:
+            return _count_parts(plan, executor, progress)
+        except _TableBudgetExceeded as exceeded:
+            plan = plan.retried(exceeded.args[0])
+
+
+def _count_parts(plan, executor, progress) -> JointCounts:
+    shared = None
+    if executor is None:
+        if plan.joint and not plan.split_outputs:
+            shared = [plan.new_output_counts()]
+        count = functools.partial(count_part, plan, outputs=shared, progress=progress)
+    else:
+        plan = plan.separable()
+        count = functools.partial(count_part, plan)
+    reads = plan.samples * (plan.passes if plan.joint else 1)
+    if progress is not None:
+        progress.reset(total=reads)
+    merge = JointMerge(plan, shared)
+    window = waiting_results(plan.max_memory, plan.part_result_bytes())
+    for part in results_in_order(count, range(plan.passes), executor, window):
+        merge.add(part)
+        if executor is not None and progress is not None:
+            progress.update(reads // plan.passes)
+    return merge.result()
+
+
+def results_in_order(function, items, executor=None, window=None) -> Iterator:
+    """``function(item)`` for each item, in order: here one at a time, or as tasks of
+    ``executor``, at most ``window`` (default: all) submitted and not yet taken, so
+    that finished results wait in memory a bounded number at a time. If one fails, the
+    tasks not yet started are cancelled."""
+    if executor is None:
+        yield from map(function, items)
+        return
+    items = list(items)
+    window = len(items) if window is None else max(1, window)
+    futures = [executor.submit(function, item) for item in items[:window]]
+    try:
+        for index in range(len(items)):
+            result = futures[index].result()
+            futures[index] = None
+            yield result
+            if index + window < len(items):
+                futures.append(executor.submit(function, items[index + window]))
+    finally:
+        for future in futures:
+            if future is not None:
+                future.cancel()
+
+
+def waiting_results(max_memory, result_bytes: float) -> int | None:
+    """How many results of ``result_bytes`` each may wait in ``max_memory`` (None: any)."""
+    if max_memory is None or max_memory == math.inf:
+        return None
+    return max(1, int(max_memory // (2 * max(result_bytes, 1))))
+
+
+def sample_blocks(samples: int, blocks: int) -> list[range]:
+    """The rows of ``samples`` split into ``blocks`` consecutive blocks of near-equal size."""
+    return [range(samples * b // blocks, samples * (b + 1) // blocks) for b in range(blocks)]
+
+
+def count_part(plan: JointPlan, part: int, outputs: list | None = None,
+               progress=None) -> PartCounts:
+    """Count part ``part`` of ``plan`` into fresh tables and return its tallies.
+
+    ``outputs`` is a shared output-state count (see :class:`JointMerge`) to count into;
+    by default the part counts its output states into its own.
+
+    Raises
+    ------
+    _TableBudgetExceeded
+        When a table would outgrow the budget (the plan needs more passes).
+    """
+    return _PartCounter(plan, part, outputs, progress).run()
+
+
+class _PartCounter:
+    """The tables and chunk loop of one part of a plan."""
+
+    def __init__(self, plan, part, outputs, progress):
+        self.plan, self.part, self.progress = plan, part, progress
+        self.result = PartCounts()
+        if plan.pairs and self.reads_rows:
+            span = plan.span
+            self.result.pairs = np.zeros((span.n_in, span.n_out, span.in_bins, span.out_bins),
+                                         np.int64)
+        self.cells, self.outputs = [], outputs
+        if plan.joint:
+            record = 1 + plan.wx + plan.wy
+            self.cells = [
+                _Table.empty(plan.n_shards, plan.capacity(plan._cell_states() / plan.passes),
+                             record, plan.wx, plan.wx),
+                _Table.empty(plan.n_shards, INITIAL_CAPACITY, record, plan.wx + plan.wy,
+                             plan.wx)]
+            if outputs is None:
+                self.outputs = [plan.new_output_counts()]
+                if not plan.split_outputs:
+                    self.result.outputs = self.outputs
+
+    @property
+    def reads_rows(self) -> bool:
+        """Whether this part counts each of its rows once (rows, pairs): every part but
+        those of a split-output plan after the first, which read every row again."""
+        return not self.plan.split_outputs or self.part == 0
+
+    def run(self) -> PartCounts:
+        plan = self.plan
+        select = plan.joint and plan.passes > 1 and not plan.split_outputs
+        prefix = plan.prefix_nodes() if select or plan.split_outputs else None
+        first, stop = 0, plan.samples
+        if not plan.joint:  # a block of rows
+            block = sample_blocks(plan.samples, plan.passes)[self.part]
+            first, stop = block.start, block.stop
+        scan_rows = plan.chunk_rows * (min(plan.passes, SCAN_FACTOR) if select else 1)
+        found = np.empty(scan_rows if select else 0, dtype=np.int64)
+        for start in range(first, stop, scan_rows):
+            scanned = min(scan_rows, stop - start)
+            if select:
+                span = plan.span
+                rows = found[:K.rows_of_partition(plan.key, start, span.n_in, prefix,
+                                                  *span.in_range, span.in_bins, plan.passes,
+                                                  self.part, BLOCK_ROWS, found[:scanned])]
+            else:
+                rows = np.arange(start, start + scanned, dtype=np.int64)
+            for at in range(0, rows.size, plan.chunk_rows):
+                self._count_chunk(rows[at:at + plan.chunk_rows], prefix)
+            if self.progress is not None:
+                self.progress.update(scanned)
+        if plan.joint:
+            unmixed, mixed = CountSum.of_table(self.cells[0], plan.samples)
+            self.result.x = CountSum()
+            self.result.x += unmixed
+            self.result.x += mixed
+            self.result.xy = unmixed
+            self.result.xy += CountSum.of_table(self.cells[1], plan.samples)[0]
+            if plan.split_outputs:
+                self.result.y = _output_tally(self.outputs[0], plan.samples)
+        return self.result
+
+    def _count_chunk(self, rows, prefix) -> None:
+        """Take the given rows through the span and count them. The chunk's arrays die
+        on return, before the next chunk allocates its own."""
+        plan = self.plan
+        x, x_bins = plan.span.noise(plan.key, rows)
+        y_bins, outside = plan.span.bin_outputs(plan.span.forward(x))
+        if self.result.pairs is not None:
+            K.pair_counts(x_bins, y_bins, self.result.pairs)
+        valid = rows.size
+        if plan.joint:
+            valid = self._count_joint(x_bins, y_bins, prefix)
+        if self.reads_rows:
+            self.result.n_valid += valid
+            self.result.n_outside += outside
+
+    def _count_joint(self, x_bins, y_bins, prefix) -> int:
         """Insert a chunk's states into the tables; return the number of valid rows."""
+        plan = self.plan
+        x_bits, wx, x_hashed, y_bits, wy, y_hashed = plan._keys
         n = x_bins.shape[1]
-        x_keys = np.empty((n, self.wx), np.uint64)
-        y_keys = np.empty((n, self.wy), np.uint64)
+        x_keys = np.empty((n, wx), np.uint64)
+        y_keys = np.empty((n, wy), np.uint64)
         x_hashes = np.empty(n, np.uint64)
         y_hashes = np.empty(n, np.uint64)
         x_ok = np.empty(n, np.bool_)
         valid = np.empty(n, np.bool_)
-        K.cell_keys(x_bins, self.inputs, self.x_bits, self.x_hashed, BLOCK_ROWS, x_keys, x_hashes,
-                    x_ok)
-        K.cell_keys(y_bins, self.outputs, self.y_bits, self.y_hashed, BLOCK_ROWS, y_keys, y_hashes,
-                    valid)
+        K.cell_keys(x_bins, plan.inputs, x_bits, x_hashed, BLOCK_ROWS, x_keys, x_hashes, x_ok)
+        K.cell_keys(y_bins, plan.outputs, y_bits, y_hashed, BLOCK_ROWS, y_keys, y_hashes, valid)
         x_mask = y_mask = valid
-        if split_outputs:
+        if plan.split_outputs:
             x_part = np.empty(n, np.int64)
-            K.prefix_partition(x_bins, prefix, self.span.in_bins, passes, x_part)
+            K.prefix_partition(x_bins, prefix, plan.span.in_bins, plan.passes, x_part)
             y_part = np.empty(n, np.int64)
-            K.hash_partition(y_hashes, passes, y_part)
-            x_mask = valid & (x_part == p)
-            y_mask = valid & (y_part == p)
+            K.hash_partition(y_hashes, plan.passes, y_part)
+            x_mask = valid & (x_part == self.part)
+            y_mask = valid & (y_part == self.part)
 
         def count_cells(tables, resume):
             cells, joint_table = tables
@@ -609,121 +894,90 @@ class JointCounter:
             K.count_states(y_keys, y_hashes, y_mask, outputs.records, outputs.fill,
                            outputs.limit, resume, PREFETCH_DISTANCE)
 
-        self._insert(self._cells, n, count_cells, "inputs")
-        if self._output_counts is not None:
-            K.count_dense_states(y_keys, y_mask, self.n_shards, self._output_counts)
+        self._insert(self.cells, n, count_cells, "inputs")
+        if isinstance(self.outputs[0], _Table):
+            self._insert(self.outputs, n, count_outputs, "outputs")
         else:
-            self._insert(self._outputs, n, count_outputs, "outputs")
+            K.count_dense_states(y_keys, y_mask, plan.n_shards, self.outputs[0])
         return int(np.count_nonzero(valid))
 
     def _insert(self, tables, n_rows, kernel, role):
         """Run a resumable insert kernel, growing full tables until every row is in."""
-        resume = np.zeros(self.n_shards, dtype=np.int64)
+        plan = self.plan
+        resume = np.zeros(plan.n_shards, dtype=np.int64)
         while True:
             kernel(tables, resume)
             if resume.min() >= n_rows:
                 return
             for index, table in enumerate(tables):
                 if table.fill.max() >= table.limit - 2:
-                    live = sum(t.nbytes for t in self._cells + self._outputs)
-                    if self._output_counts is not None:
-                        live += self._output_counts.nbytes
-                    if live + 2 * table.nbytes + self._buffer_bytes() > self.max_memory:
+                    live = sum(t.nbytes for t in self.cells + self.outputs)
+                    if live + 2 * table.nbytes + plan.buffer_bytes() > plan.max_memory:
                         # the old table lives on while the records move to the new one
                         raise _TableBudgetExceeded(role)
                     tables[index] = table.grown()
 
-    # ------------------------------------------------------------------ tables
-    def _cell_tables(self, passes):
-        """Empty cell and joint tables for a pass; the last pass's cell table, emptied by
-        its tally, is reused (cheaper than mapping fresh memory)."""
-        record = 1 + self.wx + self.wy
-        if self._cells:
-            cells = self._cells[0]
-        else:
-            cells = _Table.empty(self.n_shards, self._capacity(self._cell_states() / passes),
-                                 record, self.wx, self.wx)
-        return [cells, _Table.empty(self.n_shards, INITIAL_CAPACITY, record, self.wx + self.wy,
-                                    self.wx)]
-
-    def _new_outputs(self, passes, split_outputs):
-        """Fresh output-state counts: a dense array for narrow keys, else a hash table."""
-        self._outputs, self._output_counts = [], None
-        if self.dense_outputs:
-            self._output_counts = np.zeros(1 << (self.y_bits * len(self.outputs)), np.int64)
-            return
-        expected = self._output_states() / (passes if split_outputs else 1)
-        self._outputs = [_Table.empty(self.n_shards, self._capacity(expected), 1 + self.wy,
-                                      self.wy, self.wy)]
-
-    def _output_tally(self) -> CountSum:
-        if self._output_counts is not None:
-            return CountSum.of_counts(self._output_counts)
-        return CountSum.of_table(self._outputs[0], self.samples)[0]
-
-    def _capacity(self, expected_states: float) -> int:
-        per_shard = expected_states / self.n_shards
-        return int(math.ceil((per_shard + 4 * math.sqrt(per_shard) + 8) / PLANNED_LOAD))
-
-    def _prefix_nodes(self, passes) -> np.ndarray:
-        """Input nodes whose bins choose a row's pass (the fewest that split the cells
-        evenly, or else into parts within 1/8 of each other)."""
-        m = self._prefix_length(passes)
-        if self.span.in_bins ** m % passes:
-            while m < len(self.inputs) and self.span.in_bins ** m < 8 * passes:
-                m += 1
-        return self.inputs[:m]
-
-    def _prefix_length(self, passes) -> int:
-        m = 1
-        while m < len(self.inputs) and self.span.in_bins ** m < passes:
-            m += 1
-        return m
-
-    def _balanced(self, passes) -> int:
-        """At least ``passes`` passes, raised (at most doubled) to a divisor of
-        ``in_bins ** m`` when one exists, so that every pass gets as many cells."""
-        cells = self.span.in_bins ** self._prefix_length(passes)
-        return next((d for d in range(passes, min(2 * passes, cells) + 1) if cells % d == 0),
-                    passes)
-
 
 def sensitivity_counts(span: Span, key, samples: int, baseline: float,
                        chunk_rows: int | None = None, progress=None,
-                       max_memory: int | None = None) -> tuple[np.ndarray, int]:
+                       max_memory: int | None = None, blocks: int = 1,
+                       executor=None) -> tuple[np.ndarray, int]:
     """Pair histograms when each input alone is perturbed and the rest sit at ``baseline``.
 
     Input ``i`` takes the same noise values as in the joint stream of the same key. All
     inputs are handled in one batch per chunk: ``per_node`` samples each, through ``n_in``
     copies of the inputs, at most ``chunk_rows // n_in`` (default ``CHUNK_ROWS // n_in``)
     and fewer when ``max_memory`` asks for it (see :func:`batch_size`; ``None``: no
-    budget); any number gives the same counts. Returns counts of shape
+    budget). The samples are counted in ``blocks`` blocks of rows, as tasks of
+    ``executor`` if one is given, and their histograms added; any chunk size and any
+    number of blocks give the same counts. Returns counts of shape
     ``(n_in, n_out, in_bins, out_bins)`` and the number of output values outside the
     output range.
 
     Raises
     ------
     MemoryError
-        If the histograms and the fewest samples a chunk takes need more than
-        ``max_memory``.
+        If the histograms (two while blocks are added) and the fewest samples a chunk
+        takes need more than ``max_memory``.
     """
     n_in = span.n_in
     histogram_bytes = 8 * n_in * span.n_out * span.in_bins * span.out_bins
+    held = histogram_bytes * (2 if blocks > 1 else 1)
     # row numbers, noise and its bins; then n_in rows of held inputs and their outputs
     sample_bytes = 8 + span.row_bytes() + n_in * (8 * n_in + span.forward_bytes())
-    per_node = batch_size(max_memory, histogram_bytes, sample_bytes,
+    per_node = batch_size(max_memory, held, sample_bytes,
                           min(max(1, (chunk_rows or CHUNK_ROWS) // n_in), samples),
                           max(1, MIN_CHUNK_ROWS // n_in))
-    check_budget(histogram_bytes + per_node * sample_bytes, max_memory,
+    check_budget(held + per_node * sample_bytes, max_memory,
                  f"sensitivity of {span.description} in chunks of {per_node} x {n_in} rows",
                  "fewer bins")
+    count = functools.partial(_sensitivity_block, span, key, baseline=baseline,
+                              per_node=per_node, progress=None if executor else progress)
+    counts, n_outside = None, 0
+    window = waiting_results(max_memory, histogram_bytes)
+    blocked = sample_blocks(samples, blocks)
+    results = results_in_order(count, blocked, executor, window)
+    for rows, (block, outside) in zip(blocked, results, strict=True):
+        if counts is None:
+            counts = block
+        else:
+            counts += block
+        n_outside += outside
+        if executor is not None and progress is not None:
+            progress.update(len(rows) * n_in)
+    return counts, n_outside
+
+
+def _sensitivity_block(span, key, rows: range, baseline, per_node, progress):
+    """Sensitivity counts and outputs outside the range of one block of ``rows``."""
+    n_in = span.n_in
     counts = np.zeros((n_in, span.n_out, span.in_bins, span.out_bins), np.int64)
     n_outside = 0
-    for start in range(0, samples, per_node):
-        rows = np.arange(start, min(start + per_node, samples), dtype=np.int64)
-        n_outside += _count_sensitivity_chunk(span, key, rows, baseline, counts)
+    for start in range(rows.start, rows.stop, per_node):
+        chunk = np.arange(start, min(start + per_node, rows.stop), dtype=np.int64)
+        n_outside += _count_sensitivity_chunk(span, key, chunk, baseline, counts)
         if progress is not None:
-            progress.update(rows.size * n_in)
+            progress.update(chunk.size * n_in)
     return counts, n_outside
 
 

@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import fastei
 from fastei import _kernels, _rng, _sampling
-from fastei._sampling import CHUNK_ROWS, JointCounter, key_layout
+from fastei._sampling import CHUNK_ROWS, count_joint, key_layout, plan_joint
 
 from . import reference as ref
 from . import strategies
@@ -31,8 +31,9 @@ def _joint_counts(weights, samples, seed=0, inputs=None, outputs=None, **options
                        options.pop("out_bins", 8), options.pop("overflow", "clip"))
     inputs = np.arange(setup.n_in) if inputs is None else np.asarray(inputs)
     outputs = np.arange(setup.n_out) if outputs is None else np.asarray(outputs)
-    return JointCounter(setup, _rng.stream_key(seed, _rng.JOINT_STREAM), samples, inputs,
-                        outputs, True, options.pop("max_memory", 2**30), **options).run()
+    return count_joint(plan_joint(setup, _rng.stream_key(seed, _rng.JOINT_STREAM), samples,
+                                  inputs, outputs, True, options.pop("max_memory", 2**30),
+                                  **options))
 
 
 def _multiplicities(tally):

@@ -11,7 +11,14 @@ from numpy.testing import assert_allclose
 
 import fastei
 from fastei import _rng, convergence
-from fastei._sampling import JointCounter, PreparedLayer, Span, pair_information, sensitivity_counts
+from fastei._sampling import (
+    PreparedLayer,
+    Span,
+    count_joint,
+    pair_information,
+    plan_joint,
+    sensitivity_counts,
+)
 from fastei._stratified import stratified_ei
 from fastei.activations import get_activation
 
@@ -126,7 +133,7 @@ def test_exact_parts_and_sensitivity_are_within_the_plug_in_noise():
     scale = 1 / (2 * samples * math.log(2))
     setup = span_setup(weights)
     key = _rng.stream_key(0, _rng.JOINT_STREAM)
-    joint = JointCounter(setup, key, samples, None, None, True, 2**30).run().pairs
+    joint = count_joint(plan_joint(setup, key, samples, None, None, True, 2**30)).pairs
     alone, _ = sensitivity_counts(setup, _rng.stream_key(0, _rng.SENSITIVITY_STREAM), samples,
                                   0.0)
     for function, counts in ((fastei.ei_parts_matrix, joint), (fastei.sensitivity_matrix, alone)):

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import tracemalloc
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,21 +16,23 @@ from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
 import fastei
-from fastei import _kernels, _rng
+from fastei import _kernels, _rng, _sampling
 from fastei._sampling import (
     CHUNK_ROWS,
     PREFETCH_DISTANCE,
     CountSum,
-    JointCounter,
+    JointPlan,
     PreparedLayer,
     Span,
     _pair_information,
     _Table,
     budget_for,
     check_preactivation_bounds,
+    count_joint,
     format_bytes,
     key_layout,
     pair_information,
+    plan_joint,
     sensitivity_counts,
 )
 from fastei._validation import check_memory
@@ -43,11 +46,10 @@ def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def _counter(weights, samples, max_memory, in_bins=8, **kwargs):
+def _plan(weights, samples, max_memory, in_bins=8, **kwargs):
     setup = span_setup(weights, in_bins=in_bins)
-    return JointCounter(setup, _rng.stream_key(0, _rng.JOINT_STREAM), samples,
-                        np.arange(setup.n_in), np.arange(setup.n_out), True, max_memory,
-                        **kwargs)
+    return plan_joint(setup, _rng.stream_key(0, _rng.JOINT_STREAM), samples,
+                      np.arange(setup.n_in), np.arange(setup.n_out), True, max_memory, **kwargs)
 
 
 def _multiplicities(tally):
@@ -81,13 +83,12 @@ def assert_reference_counts(counts, weights, samples, in_bins=8, out_bins=8):
 @pytest.mark.parametrize("n_out", [3, 12])
 def test_partitioned_low_memory_run_equals_unpartitioned(n_out):
     weights = np.random.default_rng(4).uniform(-2, 2, size=(n_out, 10))
-    full = _counter(weights, 120_000, 2**30).run()
+    full = count_joint(_plan(weights, 120_000, 2**30))
     assert full.passes == 1
-    small = _counter(weights, 120_000, 4 * 2**20, chunk_rows=5000, n_shards=3)
-    passes, split_outputs = small.plan()
-    assert passes > 1 and split_outputs == (n_out == 12)
-    low = small.run()
-    assert low.passes == passes
+    small = _plan(weights, 120_000, 4 * 2**20, chunk_rows=5000, n_shards=3)
+    assert small.passes > 1 and small.split_outputs == (n_out == 12)
+    low = count_joint(small)
+    assert low.passes == small.passes
     assert_same_counts(low, full)
 
 
@@ -99,10 +100,10 @@ def test_pass_counts_split_input_cells_evenly_where_they_can(in_bins, wanted, ma
     # Passes are raised (at most doubled) to a divisor of in_bins**m, m prefix nodes, so
     # that each pass gets as many cells; a prime number of bins may leave them unequal.
     setup = span_setup(np.ones((2, 10)), in_bins=in_bins)
-    counter = JointCounter(setup, np.uint64(0), 10, np.arange(10), np.arange(2), False, 2**30)
-    assert [counter._balanced(p) for p in wanted] == made
+    plan = plan_joint(setup, np.uint64(0), 10, np.arange(10), np.arange(2), False, 2**30)
+    assert [plan.balanced(p) for p in wanted] == made
     for passes in made:
-        m = len(counter._prefix_nodes(passes))
+        m = len(replace(plan, passes=passes).prefix_nodes())
         assert in_bins ** m % passes == 0 or in_bins ** m >= 8 * passes
 
 
@@ -126,14 +127,13 @@ def test_tables_grow_when_cells_repeat_more_than_planned(monkeypatch):
     # (8 outputs at 8 bins: 24-bit keys, counted in a table).
     weights = np.random.default_rng(5).uniform(-9, 9, size=(8, 4))
     grown = _count_growth(monkeypatch)
-    planned = _counter(weights, 60_000, 2**30, chunk_rows=7000, n_shards=2).run()
+    planned = count_joint(_plan(weights, 60_000, 2**30, chunk_rows=7000, n_shards=2))
     assert {(record, words) for record, words, _ in grown} == {(3, 2)}  # the joint table
     assert_reference_counts(planned, [weights], 60_000)
 
     grown.clear()
-    counter = _counter(weights, 60_000, 2**30, chunk_rows=7000, n_shards=2)
-    counter._capacity = lambda expected_states: 16
-    underestimated = counter.run()
+    monkeypatch.setattr(JointPlan, "capacity", lambda plan, expected_states: 16)
+    underestimated = count_joint(_plan(weights, 60_000, 2**30, chunk_rows=7000, n_shards=2))
     # cell table [count, cell, first output], joint table [count, cell, output], outputs
     assert {(record, words) for record, words, _ in grown} == {(3, 1), (3, 2), (2, 1)}
     assert max(capacity for _, _, capacity in grown) >= 1024  # grown many times over
@@ -175,19 +175,19 @@ def test_a_table_outgrowing_the_budget_is_counted_again_in_more_passes(monkeypat
     # joint table outgrows the budget in the first attempt; the run starts again with
     # twice the passes and gives the counts of an unlimited run.
     weights = np.random.default_rng(4).uniform(-4, 4, size=(12, 4))
-    unlimited = _counter(weights, 100_000, 2**30, in_bins=4, chunk_rows=2000, n_shards=2).run()
+    unlimited = count_joint(_plan(weights, 100_000, 2**30, in_bins=4, chunk_rows=2000,
+                                  n_shards=2))
     attempts = []
-    original = JointCounter._run
+    original = _sampling._count_parts
 
-    def spy(self, passes, split_outputs):
-        attempts.append(passes)
-        return original(self, passes, split_outputs)
+    def spy(plan, executor, progress):
+        attempts.append(plan.passes)
+        return original(plan, executor, progress)
 
-    monkeypatch.setattr(JointCounter, "_run", spy)
-    counter = _counter(weights, 100_000, 5 * 10**6, in_bins=4, chunk_rows=2000, n_shards=2)
-    planned, _ = counter.plan()
-    result = counter.run()
-    assert planned == 1 and attempts == [1, 2] and result.passes == 2
+    monkeypatch.setattr(_sampling, "_count_parts", spy)
+    plan = _plan(weights, 100_000, 5 * 10**6, in_bins=4, chunk_rows=2000, n_shards=2)
+    result = count_joint(plan)
+    assert plan.passes == 1 and attempts == [1, 2] and result.passes == 2
     assert_same_counts(result, unlimited)
     assert_reference_counts(result, [weights], 100_000, in_bins=4)
 
@@ -236,7 +236,7 @@ PROPERTY_SAMPLES = 2000
 @functools.cache
 def _property_baseline(name):
     weights, in_bins = PROPERTY_SPANS[name]
-    counts = _counter(weights, PROPERTY_SAMPLES, 2**30, in_bins=in_bins).run()
+    counts = count_joint(_plan(weights, PROPERTY_SAMPLES, 2**30, in_bins=in_bins))
     assert_reference_counts(counts, [weights], PROPERTY_SAMPLES, in_bins=in_bins)
     return counts
 
@@ -250,9 +250,10 @@ def test_any_split_of_the_work_gives_the_same_counts(name, chunk_rows, n_shards,
     # (which equal the reference's). Chunks of at least 40 rows keep the 25 examples within
     # a few seconds (each chunk costs a round of kernel calls in every pass).
     weights, in_bins = PROPERTY_SPANS[name]
-    counter = _counter(weights, PROPERTY_SAMPLES, 2**30, in_bins=in_bins,
-                       chunk_rows=chunk_rows, n_shards=n_shards)
-    assert_same_counts(counter._run(passes, split_outputs), _property_baseline(name))
+    plan = _plan(weights, PROPERTY_SAMPLES, 2**30, in_bins=in_bins, chunk_rows=chunk_rows,
+                 n_shards=n_shards)
+    plan = replace(plan, passes=passes, split_outputs=split_outputs)
+    assert_same_counts(count_joint(plan), _property_baseline(name))
 
 
 def _span(weights, code=1, func=None, in_range=(0.0, 1.0), out_range=(0.0, 1.0), bins=8,
@@ -399,16 +400,15 @@ def test_adaptive_chunks_and_passes_stay_within_the_budget_and_change_no_count(
         n_in, n_out, samples, budget, plan):
     span = _span(np.random.default_rng(n_in).uniform(-1, 1, (n_out, n_in)) / np.sqrt(n_in))
     nodes = np.arange(n_in), np.arange(n_out)
-    JointCounter(span, KEY, 1000, *nodes, True, None).run()  # load the kernels
-    counter = JointCounter(span, KEY, samples, *nodes, True, budget)
-    passes, split_outputs = counter.plan()
-    assert (passes, split_outputs) == plan
-    assert counter.chunk_rows < min(samples, CHUNK_ROWS)
-    assert counter._buffer_bytes() + counter._table_bytes(passes, split_outputs) <= budget
-    low, peak = _peak(counter.run)
-    assert peak <= budget + CountSum.bookkeeping_bytes(counter.n_shards)
-    full = JointCounter(span, KEY, samples, *nodes, True, None).run()
-    assert full.passes == 1 and low.passes == passes
+    count_joint(plan_joint(span, KEY, 1000, *nodes, True, None))  # load the kernels
+    planned = plan_joint(span, KEY, samples, *nodes, True, budget)
+    assert (planned.passes, planned.split_outputs) == plan
+    assert planned.chunk_rows < min(samples, CHUNK_ROWS)
+    assert planned.buffer_bytes() + planned.table_bytes(*plan) <= budget
+    low, peak = _peak(lambda: count_joint(planned))
+    assert peak <= budget + CountSum.bookkeeping_bytes(planned.n_shards)
+    full = count_joint(plan_joint(span, KEY, samples, *nodes, True, None))
+    assert full.passes == 1 and low.passes == planned.passes
     assert low.information() == full.information()
     np.testing.assert_array_equal(low.pairs, full.pairs)
     for a, b in ((low.x, full.x), (low.y, full.y), (low.xy, full.xy)):
@@ -417,15 +417,12 @@ def test_adaptive_chunks_and_passes_stay_within_the_budget_and_change_no_count(
 
 def test_budget_that_does_not_hold_the_chunk_buffers_is_reported_with_one_that_does():
     span = _span(np.full((2, 200), 0.01))
-    counter = JointCounter(span, KEY, 20_000, np.arange(200), np.arange(2), False, 2**20)
+    args = (span, KEY, 20_000, np.arange(200), np.arange(2), False)
     with pytest.raises(MemoryError, match=r"^max_memory=1.05 MB does not even hold the chunk "
                        r"buffers of layer 0 \(200 -> 2\), 2.\d+ MB for 1024 rows; pass "
-                       r"max_memory='\d\.?\d?MB' or more$"):
-        counter.plan()
-    with pytest.raises(MemoryError) as info:
-        counter.run()
-    budget = check_memory(_budget_message(info.value))
-    JointCounter(span, KEY, 20_000, np.arange(200), np.arange(2), False, budget).run()
+                       r"max_memory='\d\.?\d?MB' or more$") as info:
+        plan_joint(*args, 2**20)
+    count_joint(plan_joint(*args, check_memory(_budget_message(info.value))))
 
 
 def test_budget_too_small_for_the_tables_with_every_pass_is_reported_with_one_that_does():
@@ -434,26 +431,26 @@ def test_budget_too_small_for_the_tables_with_every_pass_is_reported_with_one_th
     span = _span(np.random.default_rng(0).uniform(-9, 9, (8, 2)), bins=2)
     span = Span(span.layers, 2, 8, (0.0, 1.0), (0.0, 1.0), 2, 8, False)
     args = (span, KEY, 300, np.arange(2), np.arange(8), False)
-    probe = JointCounter(*args, None, n_shards=1)
-    budget = probe._buffer_bytes() + probe._table_bytes(1, False) + 100
-    counter = JointCounter(*args, budget, n_shards=1)
-    assert counter.plan() == (1, False)
+    probe = plan_joint(*args, None, n_shards=1)
+    budget = probe.buffer_bytes() + probe.table_bytes(1, False) + 100
+    plan = plan_joint(*args, budget, n_shards=1)
+    assert (plan.passes, plan.split_outputs) == (1, False)
     with pytest.raises(MemoryError, match=r"^max_memory=[\d.]+ kB is too small for the state "
                        r"tables of layer 0 \(2 -> 8\) even with 300 passes; pass "
                        r"max_memory='1.1MB'$") as info:
-        counter.run()
-    enough = JointCounter(*args, check_memory(_budget_message(info.value)), n_shards=1).run()
-    assert enough.information() == probe.run().information()
+        count_joint(plan)
+    enough = count_joint(plan_joint(*args, check_memory(_budget_message(info.value)),
+                                    n_shards=1))
+    assert enough.information() == count_joint(probe).information()
 
 
 def test_budget_below_tables_that_never_shrink_is_refused_by_the_plan():
     # 6 outputs at 8 bins are counted in a dense array of 2 MB, whatever the passes.
     span = _span(np.random.default_rng(0).uniform(-0.2, 0.2, (6, 25)))
-    counter = JointCounter(span, KEY, 100_000, np.arange(25), np.arange(6), False, 2_500_000)
     with pytest.raises(MemoryError, match=r"^max_memory=2.5 MB is too small for the state "
                        r"tables of layer 0 \(25 -> 6\) even with 100000 passes; pass "
                        r"max_memory='\d+MB'$"):
-        counter.plan()
+        plan_joint(span, KEY, 100_000, np.arange(25), np.arange(6), False, 2_500_000)
 
 
 def test_sensitivity_chunks_follow_the_budget_and_change_no_count():

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from .. import _exact, _rng
-from .._sampling import JointCounter, pair_information, sensitivity_counts
+from .._sampling import count_joint, pair_information, plan_joint, sensitivity_counts
 from .._stratified import StratifiedEstimate, stratified_ei
 from .._version import __version__
 from ._signatures import estimator
@@ -38,7 +38,11 @@ _PROGRESS_THRESHOLD = 20_000_000
 # 100,000 samples, at least 10 per cell); before that it rises, then falls (paper SI).
 _RULES_MAX_CELLS = 10_000
 _BINNING = ("span", "in_bins", "out_bins", "in_range", "out_range")
-_SAMPLED = _BINNING + ("samples", "seed", "overflow", "max_memory", "progress")
+_PARTS = ("blocks", "executor")
+_SAMPLED = _BINNING + ("samples", "seed", "overflow", "max_memory", *_PARTS, "progress")
+# rows per block of the pairwise counts sent to an executor (a fixed size, so the split
+# never depends on the workers)
+_EXECUTOR_BLOCK = 1 << 24
 _STRATIFIED = ("cells", "points_per_cell")
 
 
@@ -105,12 +109,24 @@ def _progress_bar(progress, work, description):
                 disable=None if progress is None else False, leave=False)
 
 
+def _blocks(options, samples, joint):
+    """Least number of parts of a count: as asked, else one per ``_EXECUTOR_BLOCK`` rows of
+    pairwise counts sent to an executor (joint counts: what the budget needs)."""
+    if options.blocks is not None:
+        return options.blocks
+    if options.executor is None or joint:
+        return 1
+    return -(-samples // _EXECUTOR_BLOCK)
+
+
 def _joint(setup, options, samples, inputs, outputs, pairs, label):
     """Joint counts of ``samples`` rows of the seed's joint stream."""
     bar = _progress_bar(options.progress, samples, label)
     try:
-        return JointCounter(setup, options.key(_rng.JOINT_STREAM), samples, inputs, outputs,
-                            pairs, options.max_memory, bar).run()
+        plan = plan_joint(setup, options.key(_rng.JOINT_STREAM), samples, inputs, outputs,
+                          pairs, options.max_memory,
+                          least_passes=_blocks(options, samples, inputs is not None))
+        return count_joint(plan, options.executor, bar)
     finally:
         if bar is not None:
             bar.close()
@@ -124,7 +140,9 @@ def _sensitivity_counts(setup, options, samples):
     bar = _progress_bar(options.progress, samples * setup.n_in, "sensitivity")
     try:
         return sensitivity_counts(setup, options.key(_rng.SENSITIVITY_STREAM), samples,
-                                  options.baseline, progress=bar, max_memory=options.max_memory)
+                                  options.baseline, progress=bar, max_memory=options.max_memory,
+                                  blocks=_blocks(options, samples, False),
+                                  executor=options.executor)
     finally:
         if bar is not None:
             bar.close()
@@ -354,7 +372,8 @@ def ei_parts(network, options) -> float:
     return _total(_ei_parts_matrix, network, options)
 
 
-_SENSITIVITY = _BINNING + ("samples", "seed", "baseline", "overflow", "max_memory", "progress")
+_SENSITIVITY = _BINNING + ("samples", "seed", "baseline", "overflow", "max_memory", *_PARTS,
+                           "progress")
 _PER_NODE = "Noise samples per input node (the paper used 5000)."
 
 

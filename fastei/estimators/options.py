@@ -7,6 +7,7 @@ turns them and a network into the :class:`~fastei._sampling.Span` the kernels ta
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import math
 import numbers
 from dataclasses import dataclass, fields
@@ -79,6 +80,17 @@ OPTIONS = {
                          "buffers. Sampled counts that would not fit are made in several passes "
                          "over the regenerated noise, with the same result; other estimators "
                          "refuse to start when their tables would not fit."),
+    "blocks": Option(None, "int, optional",
+                     "Least number of parts each sampled count is split into: passes over the "
+                     "input cells for joint states, blocks of samples otherwise (more when "
+                     "``max_memory`` asks for them). Any split gives the same counts, so the "
+                     "same value bit for bit. Default: what the budget needs, and with an "
+                     "``executor`` one block per 2**24 samples of the pairwise counts."),
+    "executor": Option(None, "concurrent.futures.Executor, optional",
+                       "Counts the parts as tasks, for example on a Dask cluster through "
+                       "``distributed.Client(...).get_executor()``; each task returns its "
+                       "tallies (never samples) and this process merges them in part order. "
+                       "Default: counted here, one part after the other."),
     "progress": Option(None, "bool or None, default None",
                        "Show a progress bar; ``None`` shows one for long runs on a terminal."),
     "method": Option("sampled", "str", "Estimator."),
@@ -109,6 +121,8 @@ class Options:
     cells: int = 4000
     points_per_cell: int = 2048
     max_memory: int = 2**30
+    blocks: int | None = None
+    executor: object = None
     progress: bool | None = None
     method: str = "sampled"
 
@@ -165,8 +179,8 @@ class Options:
         return network.layers[start]
 
     def settings(self) -> dict:
-        """The options as JSON types, for records beside the values."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        """The options as JSON types, for records beside the values (the executor left out)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "executor"}
         values["seed"] = self.seed if isinstance(self.seed, int) else repr(self.seed)
         values["groups"] = [[None if nodes is None else list(nodes) for nodes in group]
                             for group in self.groups]
@@ -258,6 +272,20 @@ def _progress(value):
     return value
 
 
+def _executor(value):
+    if value is not None and not callable(getattr(value, "submit", None)):
+        raise TypeError(
+            f"executor must be a concurrent.futures.Executor (for example "
+            f"distributed.Client(...).get_executor()), got {value!r}")
+    context = getattr(value, "_mp_context", None)
+    if isinstance(value, cf.ProcessPoolExecutor) and context.get_start_method() == "fork":
+        raise ValueError(
+            "executor is a ProcessPoolExecutor that forks, and a forked worker cannot run "
+            "the kernels' OpenMP threads; pass "
+            "mp_context=multiprocessing.get_context('spawn') to it")
+    return value
+
+
 def _range(value, name):
     return None if value is None else check_range(value, name)
 
@@ -278,6 +306,8 @@ _CHECKS = {
     "cells": lambda v, n: check_int(v, n, 2),
     "points_per_cell": lambda v, n: check_int(v, n, 2),
     "max_memory": lambda v, n: check_memory(v),
+    "blocks": lambda v, n: None if v is None else check_int(v, n, 1),
+    "executor": lambda v, n: _executor(v),
     "progress": lambda v, n: _progress(v),
 }
 

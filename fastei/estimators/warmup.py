@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _rng
-from .._sampling import JointCounter, _Table
+from .._sampling import _Table, count_joint, plan_joint
 from . import api
 from .options import make_options
 
@@ -25,6 +25,6 @@ def warmup() -> None:
     options = make_options({"overflow": "drop"}, methods=("sampled",), sample_rules=False)
     for n_out, budget in ((2, 25_000), (8, 65_000)):
         setup = options.span_setup(np.full((n_out, 3), 0.5))
-        JointCounter(setup, options.key(_rng.JOINT_STREAM), 2000, np.arange(3),
-                     np.arange(n_out), False, budget, chunk_rows=100).run()
+        count_joint(plan_joint(setup, options.key(_rng.JOINT_STREAM), 2000, np.arange(3),
+                               np.arange(n_out), False, budget, chunk_rows=100))
     _Table.empty(1, 8, 3, 2, 1).grown()  # a table that outgrows its first size

@@ -373,9 +373,10 @@ class PartCounts:
 
     ``x`` and ``xy`` tally the input cells of the part (complete: every row of those
     cells is in it); ``y`` tallies its share of the output states when they are split
-    by hash; ``outputs`` holds, in a one-element list, the part's own output-state
-    counts when they are not split (None when it counted into shared ones); ``pairs``
-    and the row counts come from the parts that read each row once.
+    by hash; ``outputs`` holds the part's own output-state counts when they are not
+    split (None when it counted into shared ones): a table, or the indices and counts
+    of the nonzero entries of a dense array (a few kB to send instead of up to 8 MB);
+    ``pairs`` and the row counts come from the parts that read each row once.
     """
 
     n_valid: int = 0
@@ -383,7 +384,7 @@ class PartCounts:
     x: CountSum | None = None
     xy: CountSum | None = None
     y: CountSum | None = None
-    outputs: list | None = None
+    outputs: _Table | tuple[np.ndarray, np.ndarray] | None = None
     pairs: np.ndarray | None = None
 
 
@@ -666,11 +667,13 @@ class JointMerge:
             if getattr(part, name) is not None:
                 tally = getattr(counts, name)
                 tally += getattr(part, name)  # in place
-        if part.outputs is not None:
+        if isinstance(part.outputs, _Table):  # the only part: see JointPlan.separable
+            self.outputs = [part.outputs]
+        elif part.outputs is not None:
             if self.outputs is None:
-                self.outputs = part.outputs
-            else:  # dense arrays: a plan whose parts hold tables splits its outputs
-                self.outputs[0] += part.outputs[0]
+                self.outputs = [self.plan.new_output_counts()]
+            index, states = part.outputs
+            self.outputs[0][index] += states
 
     def result(self) -> JointCounts:
         """The merged counts, with the tally of the output states counted together."""
@@ -792,7 +795,7 @@ class _PartCounter:
             span = plan.span
             self.result.pairs = np.zeros((span.n_in, span.n_out, span.in_bins, span.out_bins),
                                          np.int64)
-        self.cells, self.outputs = [], outputs
+        self.cells, self.outputs, self.owns_outputs = [], outputs, outputs is None
         if plan.joint:
             record = 1 + plan.wx + plan.wy
             self.cells = [
@@ -802,8 +805,6 @@ class _PartCounter:
                              plan.wx)]
             if outputs is None:
                 self.outputs = [plan.new_output_counts()]
-                if not plan.split_outputs:
-                    self.result.outputs = self.outputs
 
     @property
     def reads_rows(self) -> bool:
@@ -843,6 +844,13 @@ class _PartCounter:
             self.result.xy += CountSum.of_table(self.cells[1], plan.samples)[0]
             if plan.split_outputs:
                 self.result.y = _output_tally(self.outputs[0], plan.samples)
+            elif self.owns_outputs:
+                counts = self.outputs[0]
+                if isinstance(counts, _Table):
+                    self.result.outputs = counts
+                else:
+                    index = np.flatnonzero(counts)
+                    self.result.outputs = (index, counts[index])
         return self.result
 
     def _count_chunk(self, rows, prefix) -> None:

@@ -82,7 +82,9 @@ class _Task:
 
 def _measure_task(network, span, measures, options) -> dict:
     """The values of ``measures`` for one span: one public estimator call per measure, or
-    one :func:`fastei.measure` call when there are several (the same values)."""
+    one :func:`fastei.measure` call when there are several (the same values). Tasks draw
+    no progress bar of their own: the batch has one over tasks."""
+    options = {**options, "progress": False}
     if len(measures) > 1:
         result = estimators.measure(network, span=span, **options)
         return {name: float(getattr(result, name)) for name in measures}
@@ -95,6 +97,15 @@ def _measure_task(network, span, measures, options) -> dict:
     taken = inspect.signature(function).parameters
     return {name: float(function(network, span=span,
                                  **{k: v for k, v in keywords.items() if k in taken}))}
+
+
+def _terminate_workers(pool: cf.ProcessPoolExecutor) -> None:
+    """Kill the pool's worker processes at once (``terminate_workers`` from Python 3.14)."""
+    if hasattr(pool, "terminate_workers"):
+        pool.terminate_workers()
+        return
+    for process in list((pool._processes or {}).values()):
+        process.terminate()
 
 
 def _set_threads(threads: int) -> None:
@@ -338,6 +349,12 @@ def _run(tasks, networks, keywords, by_run, values, summary, executor, owned, wo
                     summary.done += 1
                 if progress is not None:
                     progress(None)
+    except BaseException:
+        # Ctrl-C or a failing store: the workers hold nothing to keep, so stop them now
+        # rather than wait for the tasks they run
+        if isinstance(owned, cf.ProcessPoolExecutor):
+            _terminate_workers(owned)
+        raise
     finally:
         for future in pending:
             future.cancel()

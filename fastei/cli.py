@@ -225,12 +225,16 @@ def _estimate_and_print(paths, snapshots, args, json_path=None, quiet=True) -> i
                              disable=quiet or not sys.stderr.isatty()))
 
     measures = getattr(args, "measures", None) or ("ei", "ei_parts", "sensitivity")
+    store = getattr(args, "store", None)
     try:
         result = estimate(paths, measures=measures, spans=getattr(args, "spans", None),
                           snapshots=snapshots, workers=getattr(args, "workers", 1),
                           scheduler=getattr(args, "scheduler", None),
-                          store=getattr(args, "store", None), progress=progress,
-                          **_measure_options(args))
+                          store=store, progress=progress, **_measure_options(args))
+    except KeyboardInterrupt:
+        where = store or ("the run file" if len(paths) == 1 else "each run file")
+        raise KeyboardInterrupt(f"every finished task is stored in {where}; the same command "
+                                "computes only the rest") from None
     finally:
         for bar in bars:
             bar.close()
@@ -532,8 +536,9 @@ def main(argv=None) -> int:
     args = _build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except KeyboardInterrupt:
-        print(f"fastei {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        detail = f"; {interrupt}" if str(interrupt) else ""
+        print(f"fastei {args.command}: interrupted{detail}", file=sys.stderr)
         return _INTERRUPTED
     except (ValueError, TypeError, OSError, MemoryError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__

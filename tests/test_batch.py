@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 import fastei
 from fastei.batch import estimate
 from fastei.cli import main
-from fastei.io import open_readonly, read_run
+from fastei.io import open_readonly, read_run, snapshot_count
 from fastei.results import table
 from fastei.train import preset, train
 
@@ -161,3 +162,69 @@ def test_csv_export_round_trips(run_file, tmp_path, capsys):
     assert main(["results", str(run_file), "--store", str(store), "--json",
                  str(tmp_path / "t.json")]) == 0
     assert json.loads((tmp_path / "t.json").read_text()) == stored
+
+
+def test_estimate_measures_the_complete_snapshots_of_a_run_still_training(tmp_path):
+    run, store = tmp_path / "live.h5", tmp_path / "results.h5"
+    trainer = subprocess.Popen([sys.executable, "-m", "fastei.cli", "train", "--preset",
+                                "mnist", "--epochs", "5000", "--snapshot-every", "20", "-q",
+                                "-o", str(run)], stderr=subprocess.PIPE, text=True)
+    measure = [run, "--store", store, "--spans", "0", "--measures", "ei", "--samples", "1e4"]
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (run.exists() and snapshot_count(run) >= 3):
+            time.sleep(0.05)
+        first = subprocess.run(_cli(*measure), capture_output=True, text=True, timeout=120)
+        assert trainer.poll() is None  # still training: the run file is being written
+    finally:
+        trainer.kill()
+        trainer.communicate()
+    assert first.returncode == 0, first.stderr
+    measured = {r["snapshot"]: r["value"] for r in table(run, store=store)}
+    snapshots = read_run(run).snapshots
+    assert 3 <= len(measured) < len(snapshots)
+    assert sorted(measured) == list(range(len(measured)))
+    for index in (0, len(measured) - 1):
+        assert measured[index] == fastei.ei(snapshots[index].network, samples=10_000)
+    rerun = subprocess.run(_cli(*measure), capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert (f"{len(snapshots) - len(measured)} tasks done, {len(measured)} skipped"
+            in rerun.stderr)
+
+
+def _session_ends(session, timeout=10.0):
+    """Whether every process of a session is gone within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(session, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_ctrl_c_stops_every_worker_at_once_and_the_rerun_finishes(run_file, tmp_path):
+    store = tmp_path / "interrupted.h5"
+    slow = ["--samples", "2e6", "--sensitivity-samples", "300", "--workers", "2"]
+    # a session of its own, interrupted as a terminal does: SIGINT to every process of it
+    process = subprocess.Popen(_cli(run_file, "--store", store, *slow, "-q"),
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (store.exists() and table(run_file, store=store)):
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert err == (f"fastei estimate: interrupted; every finished task is stored in {store}; "
+                   "the same command computes only the rest\n")
+    assert _session_ends(process.pid)  # no worker lives on
+    partial = len(table(run_file, store=store)) // 3
+    assert 0 < partial < 9
+    rerun = subprocess.run(_cli(run_file, "--store", store, *slow), capture_output=True,
+                           text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{9 - partial} tasks done, {partial} skipped" in rerun.stderr
+    reference = tmp_path / "whole.h5"
+    estimate(run_file, store=reference, samples=2_000_000, sensitivity_samples=300)
+    assert _values(table(run_file, store=store)) == _values(table(run_file, store=reference))

@@ -12,6 +12,7 @@ import errno
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from ._version import __version__
@@ -534,8 +535,15 @@ def _build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Run the fastei command line; return the exit status."""
     args = _build_parser().parse_args(argv)
+
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        print(f"fastei {args.command}: warning: {' '.join(str(message).split())}",
+              file=sys.stderr)
+
     try:
-        return args.handler(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line
+            return args.handler(args)
     except KeyboardInterrupt as interrupt:
         detail = f"; {interrupt}" if str(interrupt) else ""
         print(f"fastei {args.command}: interrupted{detail}", file=sys.stderr)

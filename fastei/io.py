@@ -336,20 +336,14 @@ class SnapshotWriter:
         file stays as the failed write left it: like after a kill at that moment, readers
         find every snapshot before ``index``.
         """
-        for handle in (self._file, *self._datasets.values()):
-            if handle is not None:
-                ctypes.pythonapi.Py_IncRef(ctypes.py_object(handle))
+        keep_open_until_exit(self._file, *self._datasets.values())
         self._file, self._datasets = None, {}
         self.close()
-        code = getattr(exc, "errno", None)
-        found = re.search(r"errno = (\d+)", str(exc))
-        if code is None and found:
-            code = int(found.group(1))
+        code, reason = write_failure(exc)
         kept = (f"the {index} snapshots before it are kept" if index
                 else "an existing file is as it was")
-        error = OSError(f"cannot write snapshot {index} to {str(self.path)!r} "
-                        f"({os.strerror(code) if code else _reason(exc)}); {kept}; make room "
-                        "(disk space, file-size limit) or write elsewhere")
+        error = OSError(f"cannot write snapshot {index} to {str(self.path)!r} ({reason}); "
+                        f"{kept}; make room (disk space, file-size limit) or write elsewhere")
         error.errno = code
         return error
 
@@ -383,7 +377,7 @@ class SnapshotWriter:
 
 # What h5py raises when a file's bytes do not hold what its structure promises, and what
 # building a Network from damaged numbers raises.
-_DAMAGE = (OSError, KeyError, RuntimeError, ValueError, TypeError)
+DAMAGE = (OSError, KeyError, RuntimeError, ValueError, TypeError)
 # A reader racing the writer can catch a block of metadata while it is being rewritten;
 # damage that is still there on the last of these reads is real.
 _READ_ATTEMPTS = 3
@@ -392,6 +386,24 @@ _RETRY_SECONDS = 0.01
 
 class _Damaged(ValueError):
     """A part of the file every snapshot needs is unreadable (read again before trusting)."""
+
+
+def keep_open_until_exit(*handles) -> None:
+    """Never close these HDF5 objects: closing one whose writes failed crashes the process
+    (at the latest at exit), so they stay open until the process ends."""
+    for handle in handles:
+        if handle is not None:
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(handle))
+
+
+def write_failure(exc: BaseException) -> tuple[int | None, str]:
+    """The errno of a failed HDF5 or OS write (None if unknown) and a short reason, such
+    as ``File too large``."""
+    code = getattr(exc, "errno", None)
+    found = re.search(r"errno = (\d+)", str(exc))
+    if code is None and found:
+        code = int(found.group(1))
+    return code, os.strerror(code) if code else _reason(exc)
 
 
 def _reason(exc: BaseException) -> str:
@@ -469,7 +481,7 @@ def _opened(path: Path):
         try:
             fmt = _text(handle.attrs.get("format"))
             version = int(handle.attrs.get("schema_version", -1))
-        except _DAMAGE as exc:
+        except DAMAGE as exc:
             raise _Damaged(f"{where} has unreadable root attributes ({_reason(exc)}); the "
                            "file is damaged") from None
         if fmt != FORMAT:
@@ -486,7 +498,7 @@ def _opened(path: Path):
             yield handle, version
         except _Damaged:
             raise
-        except _DAMAGE as exc:
+        except DAMAGE as exc:
             raise _Damaged(f"{where} is damaged ({_reason(exc)}); write the run again or "
                            "see docs/FORMAT.md for the layout") from None
 
@@ -499,7 +511,7 @@ def _hdf5(path: Path, error: type[ValueError]):
     try:
         try:
             handle = _h5py().File(view, "r")
-        except _DAMAGE as exc:
+        except DAMAGE as exc:
             raise error(f"{str(path)!r} is not a readable HDF5 file ({_reason(exc)}); give a "
                         "file written by fastei") from None
         with handle:
@@ -542,7 +554,7 @@ def _v1_contents(handle, contents: _Contents) -> None:
             if not snapshot_group.attrs.get("complete", False):
                 continue
             contents.snapshots.append(_v1_snapshot(snapshot_group))
-        except _DAMAGE as exc:
+        except DAMAGE as exc:
             contents.problems.append(f"{_V1_GROUP}/{name}: {_reason(exc)}")
         contents.expected += 1
 
@@ -577,7 +589,7 @@ def _v2_stop(handle, columns: dict, problems: list[str]) -> int:
     written = min(len(column) for column in columns.values())
     try:
         count = int(handle[_COUNT][()])
-    except _DAMAGE as exc:
+    except DAMAGE as exc:
         problems.append(f"{_COUNT}: {_reason(exc)}")
         return max(written - 1, 0)
     if count < written - 1:
@@ -590,13 +602,13 @@ def _rows(column, stop: int, problems: list[str]) -> list:
     """Rows ``0..stop-1`` of a dataset; None for each row that fails its checksum."""
     try:
         return list(column[:stop])
-    except _DAMAGE:
+    except DAMAGE:
         pass
     rows = []
     for i in range(stop):
         try:
             rows.append(column[i])
-        except _DAMAGE as exc:
+        except DAMAGE as exc:
             problems.append(f"{column.name}[{i}]: {_reason(exc)}")
             rows.append(None)
     return rows
@@ -617,7 +629,7 @@ def _v2_snapshots(handle, where: str, contents: _Contents) -> None:
             metrics = dict(zip(names, map(float, row.get("metrics", ())), strict=True))
             contents.snapshots.append(Snapshot(i, int(row["epoch"]), int(row["batches"]),
                                                Network(layers), metrics))
-        except _DAMAGE as exc:
+        except DAMAGE as exc:
             problems.append(f"snapshot {i}: {_reason(exc)}")
 
 

@@ -8,19 +8,19 @@ to a run file (or a results file beside it) crash-safely, under the file's lock;
 from __future__ import annotations
 
 import csv
-import ctypes
 import hashlib
 import io as _stdio
 import json
 import os
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ._files import atomic_path, check_output_path, write_atomically
 from ._lockfile import PathLock
-from .io import open_readonly, read_run
+from .io import DAMAGE, keep_open_until_exit, open_readonly, read_run, write_failure
 
 __all__ = ["ESTIMATOR_VERSION", "MEASURES", "ResultStore", "result_key", "stored_values",
            "table", "write_table"]
@@ -178,8 +178,16 @@ class ResultStore:
                     h5py.File(temporary, "w", libver=_LIBVER) as handle:
                 handle.attrs["format"] = np.bytes_(FORMAT.encode())
                 handle.attrs["schema_version"] = SCHEMA_VERSION
+                handle.flush()  # a full disk raises here, not in a close that cannot
         _clear_write_flags(self.path)
-        self._file = handle = h5py.File(self.path, "a", libver=_LIBVER)
+        try:
+            self._file = handle = h5py.File(self.path, "a", libver=_LIBVER)
+        except OSError as exc:
+            raise OSError(
+                f"cannot open {str(self.path)!r} to store results ({write_failure(exc)[1]}); "
+                "if a full disk or a crash damaged it, move it aside ('fastei results "
+                "--store' reads what it holds) and run again, or store elsewhere with "
+                "--store FILE") from None
         self._rows, self._counts, self.stored, self._groups = {}, {}, {}, []
         try:
             _check_kind(handle, self.path)
@@ -187,19 +195,24 @@ class ResultStore:
             if "settings" not in group.attrs:
                 group.attrs["settings"] = np.bytes_(json.dumps(settings, sort_keys=True).encode())
                 group.attrs["measures"] = np.array([m.encode() for m in MEASURES])
+            self._groups.append(group)
+            # every object made here stays open until the flush below: closing one whose
+            # writes fail (a full disk) would crash the process
             for run in runs:
                 source = _source_key(self.path, run)
-                if source not in group:
+                if source in group:
+                    part = group[source]
+                    rows, count = part["rows"], part["count"]
+                else:
                     part = group.create_group(source)
                     part.attrs["source"] = np.bytes_(str(Path(run).resolve()).encode())
-                    part.create_dataset("rows", shape=(0,), maxshape=(None,), dtype=_ROW,
-                                        chunks=(_CHUNK_ROWS,), fletcher32=True)
-                    part.create_dataset("count", data=np.int64(0))
-                part = group[source]
-                self._groups += [group, part]
-                count = int(part["count"][()])
-                self._rows[run], self._counts[run] = part["rows"], part["count"]
-                self.stored[run] = part["rows"][:count]
+                    rows = part.create_dataset("rows", shape=(0,), maxshape=(None,),
+                                               dtype=_ROW, chunks=(_CHUNK_ROWS,),
+                                               fletcher32=True)
+                    count = part.create_dataset("count", data=np.int64(0))
+                self._groups.append(part)
+                self._rows[run], self._counts[run] = rows, count
+                self.stored[run] = rows[:int(count[()])]
             handle.flush()
             handle.swmr_mode = True
         except (OSError, RuntimeError) as exc:
@@ -242,13 +255,15 @@ class ResultStore:
         its handles are kept open until the process ends, as :mod:`fastei.io` does; the
         file is then as a kill at that moment would leave it.
         """
-        for handle in (self._file, *self._groups, *self._rows.values(), *self._counts.values()):
-            ctypes.pythonapi.Py_IncRef(ctypes.py_object(handle))
+        keep_open_until_exit(self._file, *self._groups, *self._rows.values(),
+                             *self._counts.values())
         self._file, self._rows, self._counts, self._groups = None, {}, {}, []
         self.close()
-        reason = str(exc).strip("'\"").splitlines()[0] if str(exc) else type(exc).__name__
-        return OSError(f"cannot store results in {str(self.path)!r} ({reason}); the values "
-                       "stored before are kept; make room or store elsewhere with --store FILE")
+        code, reason = write_failure(exc)
+        error = OSError(f"cannot store results in {str(self.path)!r} ({reason}); the values "
+                        "stored before are kept; make room or store elsewhere with --store FILE")
+        error.errno = code
+        return error
 
     def _sync(self) -> None:
         self._file.flush()
@@ -277,15 +292,28 @@ def stored_values(rows) -> dict:
 def _read_sets(store: Path, run: Path) -> list[tuple[dict, np.ndarray]]:
     """Every result set of ``run`` in ``store``: its settings and its counted rows."""
     source = _source_key(store, run)
-    found = []
+    found, problems = [], []
     with open_readonly(store) as handle:
-        for group in handle.get(_ROOT, {}).values():
-            if source in group:
-                part = group[source]
-                count = int(part["count"][()])
-                settings = group.attrs["settings"]
-                settings = settings.decode() if isinstance(settings, bytes) else settings
-                found.append((json.loads(settings), part["rows"][:count]))
+        try:
+            names = list(handle.get(_ROOT, {}))
+        except DAMAGE as exc:
+            raise ValueError(f"{str(store)!r} is damaged: its result sets cannot be listed "
+                             f"({write_failure(exc)[1]}); move it aside and measure again"
+                             ) from None
+        for name in names:
+            try:
+                group = handle[f"{_ROOT}/{name}"]
+                if source in group:
+                    part = group[source]
+                    count = int(part["count"][()])
+                    settings = group.attrs["settings"]
+                    settings = settings.decode() if isinstance(settings, bytes) else settings
+                    found.append((json.loads(settings), part["rows"][:count]))
+            except DAMAGE as exc:
+                problems.append(f"result set {name} ({write_failure(exc)[1]})")
+    if problems:
+        warnings.warn(f"{str(store)!r} is damaged: {'; '.join(problems)} cannot be read; the "
+                      f"other {len(found)} result sets of this run are given", stacklevel=3)
     return found
 
 

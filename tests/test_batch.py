@@ -3,10 +3,12 @@
 import csv
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import h5py
 import numpy as np
@@ -228,3 +230,38 @@ def test_ctrl_c_stops_every_worker_at_once_and_the_rerun_finishes(run_file, tmp_
     reference = tmp_path / "whole.h5"
     estimate(run_file, store=reference, samples=2_000_000, sensitivity_samples=300)
     assert _values(table(run_file, store=store)) == _values(table(run_file, store=reference))
+
+
+def _file_size_limit(limit):
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+@pytest.mark.parametrize("limit", [1024, 2048, 3072])
+def test_a_full_disk_while_the_store_is_set_up_is_one_line_and_no_crash(run_file, tmp_path,
+                                                                       limit):
+    # The new results file fits in the limit, the groups made for the run do not.
+    store = tmp_path / "full.h5"
+    full = subprocess.run(_cli(run_file, "--store", store, *CLI_FAST), capture_output=True,
+                          text=True, timeout=120, preexec_fn=_file_size_limit(limit))
+    assert full.returncode == 2  # not a crash at exit (-11)
+    assert full.stderr == (f"fastei estimate: error: cannot store results in '{store}' (File "
+                           "too large); the values stored before are kept; make room or "
+                           "store elsewhere with --store FILE\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full.h5"]  # no lock left
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the result set made for the run may be damaged
+        assert table(run_file, store=store) == []
+    again = subprocess.run(_cli(run_file, "--store", store, *CLI_FAST), capture_output=True,
+                           text=True, timeout=120)
+    assert again.returncode == 2 and again.stderr.count("\n") == 1
+    assert f"cannot open '{store}' to store results (" in again.stderr
+    assert "move it aside" in again.stderr
+    results = subprocess.run([sys.executable, "-m", "fastei.cli", "results", str(run_file),
+                              "--store", str(store)], capture_output=True, text=True, timeout=60)
+    assert results.returncode == 0 and results.stdout.strip() == ""
+    assert results.stderr == "" or (  # the set made for the run may be damaged
+        results.stderr.startswith(f"fastei results: warning: '{store}' is damaged: result "
+                                  "set ") and results.stderr.count("\n") == 1)

@@ -330,7 +330,8 @@ class SnapshotWriter:
             self._datasets[name] = handle.create_dataset(
                 name, shape=(0, *value.shape), maxshape=(None, *value.shape),
                 chunks=(1, *value.shape), dtype=value.dtype, fletcher32=True)
-        for k, (activation, conv) in enumerate(zip(layout.activations, layout.convolutions)):
+        layers = zip(layout.activations, layout.convolutions, strict=True)
+        for k, (activation, conv) in enumerate(layers):
             attrs = handle[f"layer_{k}"].attrs
             attrs["activation"] = _fixed(activation)
             for name, value in conv or ():

@@ -304,6 +304,10 @@ def test_tracker_records_a_cnn_every_few_epochs(tmp_path):
     x = np.random.default_rng(1).uniform(size=(4, 144))
     np.testing.assert_array_equal(snapshots[-1].network.forward(x),
                                   fastei.from_torch(model, (1, 12, 12)).forward(x))
+    records = tmp_path / "records.json"
+    assert main(["estimate", str(tmp_path / "cnn.h5"), "--snapshots", "-1", "--samples", "1e4",
+                 "--sensitivity-samples", "50", "-q", "--json", str(records)]) == 0
+    assert [r["span"] for r in json.loads(records.read_text())] == [[k, k] for k in range(4)]
 
 
 def test_tracker_errors_are_one_line(tmp_path):

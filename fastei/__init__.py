@@ -19,6 +19,8 @@ from .estimators import (
     warmup,
 )
 from .network import Dense, Network, as_network
+from .pytorch import from_torch
+from .tracker import Tracker
 
 __all__ = [
     "__version__",
@@ -36,6 +38,7 @@ __all__ = [
     "ei_stratified",
     "converge_by_doubling",
     "extrapolate",
+    "from_torch",
     "get_activation",
     "group_ei",
     "measure",
@@ -43,5 +46,6 @@ __all__ = [
     "register_activation",
     "sensitivity",
     "sensitivity_matrix",
+    "Tracker",
     "warmup",
 ]

@@ -140,16 +140,24 @@ def dense_forward(h, weights, bias, code, block, out):
                 h_row = h[i, start:stop]
                 for r in range(m):
                     z[r] += h_row[r] * w
-            if code == 1:
-                _exp_of_negated(z, powers)
-                for r in range(m):
-                    z[r] = 1.0 / (1.0 + z[r])
-            elif code == 2:
-                for r in range(m):
-                    z[r] = np.tanh(z[r])
-            elif code == 3:
-                for r in range(m):
-                    z[r] = max(z[r], 0.0)
+            activate(z, code, powers)
+
+
+@serial_kernel
+def activate(z, code, powers):
+    """Apply the activation of kernel ``code`` to the pre-activations ``z`` in place (see
+    fastei.activations; other codes leave them). ``powers`` (2, len(z)) int64 is scratch."""
+    m = z.shape[0]
+    if code == 1:
+        _exp_of_negated(z, powers)
+        for r in range(m):
+            z[r] = 1.0 / (1.0 + z[r])
+    elif code == 2:
+        for r in range(m):
+            z[r] = np.tanh(z[r])
+    elif code == 3:
+        for r in range(m):
+            z[r] = max(z[r], 0.0)
 
 
 @serial_kernel

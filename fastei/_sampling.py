@@ -36,17 +36,36 @@ PREFETCH_DISTANCE = 16  # rows ahead whose home slot is prefetched while inserti
 
 @dataclass(frozen=True)
 class PreparedLayer:
-    """One layer in the form the kernels take."""
+    """One layer in the form the kernels take.
 
-    weights: np.ndarray    # (n_out, n_in), C-contiguous
+    A dense layer gives its weight matrix. A layer with its own linear map (a
+    convolution) gives ``forward(h, out)``, which writes the activation of kernel
+    ``code`` of the map's outputs for node-major inputs ``h`` into ``out`` (``n_out``
+    rows); its ``weights`` and ``bias`` then hold one row and one entry per group of
+    outputs sharing them (a convolution's channels), which bound every pre-activation.
+    """
+
+    weights: np.ndarray    # (n_out, n_in), C-contiguous; see above for ``forward``
     bias: np.ndarray       # (n_out,), zeros when the layer has none
     code: int              # kernel activation code; -1: apply ``func`` in NumPy
     func: object           # the activation's NumPy function, for user activations
     name: str = ""         # the activation's name, for messages (default: looked up)
+    forward: object = None  # the layer's own ``forward(h, out)``; None: dense weights
+    n_out: int = 0         # outputs (default: rows of ``weights``)
 
     def __post_init__(self):
         if not self.name:
             object.__setattr__(self, "name", name_of(self.func))
+        if not self.n_out:
+            object.__setattr__(self, "n_out", self.weights.shape[0])
+
+    def apply(self, h: np.ndarray, out: np.ndarray) -> None:
+        """Write the layer's outputs for node-major inputs ``h`` into ``out`` (activation
+        of kernel ``code`` applied; a user activation is left to the caller)."""
+        if self.forward is None:
+            K.dense_forward(h, self.weights, self.bias, self.code, BLOCK_ROWS, out)
+        else:
+            self.forward(h, out)
 
 
 @dataclass(frozen=True)
@@ -80,7 +99,7 @@ class Span:
         """Bytes per row that :meth:`forward` and :meth:`bin_outputs` allocate: every
         layer's outputs (three arrays for a user activation: pre-activations, its result
         and the float64 copy) and the output bins."""
-        widths = sum(layer.weights.shape[0] * (1 if layer.code >= 0 else 3)
+        widths = sum(layer.n_out * (1 if layer.code >= 0 else 3)
                      for layer in self.layers)
         return 8 * widths + 2 * self.n_out
 
@@ -100,8 +119,8 @@ class Span:
         """
         h = x
         for layer in self.layers:
-            out = np.empty((layer.weights.shape[0], h.shape[1]))
-            K.dense_forward(h, layer.weights, layer.bias, layer.code, BLOCK_ROWS, out)
+            out = np.empty((layer.n_out, h.shape[1]))
+            layer.apply(h, out)
             if layer.code < 0:
                 out = apply_checked(layer.func, out, layer.name)
             h = out

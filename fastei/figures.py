@@ -231,9 +231,9 @@ def edges_figure(run, output, *, snapshot=-1, layers=None, **options) -> Path:
     _check_output(output)
     snap = _network(run, snapshot)
     chosen = _layers(snap.network, layers)
-    widest = max(snap.network.layers[k].weights.shape[1] for k in chosen)
+    widest = max(snap.network.layers[k].n_in for k in chosen)
     fig = figure(2 * (2.2 + 0.45 * widest), sum(
-        1.6 + 0.45 * snap.network.layers[k].weights.shape[0] for k in chosen))
+        1.6 + 0.45 * snap.network.layers[k].n_out for k in chosen))
     for layer, panel in zip(chosen, np.atleast_1d(fig.subfigures(len(chosen), 1)),
                             strict=True):
         plot_layer_edges(measure(snap.network, span=layer, **options), fig=panel)
@@ -285,7 +285,7 @@ def converged_value(network, quantity="ei", *, span=0, in_bins=8, out_bins=8, in
                          f"got {quantity!r}")
     binning = dict(span=span, in_bins=in_bins, out_bins=out_bins, in_range=in_range,
                    out_range=out_range)
-    if quantity == "ei" and as_network(network).layers[span].weights.shape[1] > 2:
+    if quantity == "ei" and as_network(network).layers[span].n_in > 2:
         if overflow != "clip":
             raise ValueError(f"the converged EI of a layer with more than two inputs clips "
                              f"out-of-range outputs; overflow={overflow!r} has no converged "

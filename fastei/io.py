@@ -36,6 +36,7 @@ import numpy as np
 
 from ._lockfile import PathLock
 from ._version import __version__
+from .conv import Conv2d
 from .network import Dense, Network
 
 __all__ = ["FORMAT", "SCHEMA_VERSION", "Run", "Snapshot", "SnapshotWriter", "load_network",
@@ -106,20 +107,33 @@ def _row(network: Network, epoch: int, batches: int, metrics: dict) -> dict[str,
     if metrics:
         row["metrics"] = np.array([float(metrics[name]) for name in sorted(metrics)])
     for k, layer in enumerate(network.layers):
-        row[f"layer_{k}/weights"] = layer.weights
+        if isinstance(layer, Conv2d):
+            row[f"layer_{k}/kernel"] = layer.kernel
+        else:
+            row[f"layer_{k}/weights"] = layer.weights
         if layer.bias is not None:
             row[f"layer_{k}/bias"] = layer.bias
     return row
 
 
-_Layout = namedtuple("layout", "widths activations biases metrics")
+_Layout = namedtuple("layout", "widths activations biases metrics convolutions")
+
+
+def _conv_attributes(layer) -> dict | None:
+    """The attributes of a convolution's group (None for a dense layer)."""
+    if not isinstance(layer, Conv2d):
+        return None
+    return {"kind": "conv2d", "input_shape": layer.input_shape, "stride": layer.stride,
+            "padding": layer.padding, "groups": layer.groups, "keeps_range": layer.keeps_range}
 
 
 def _layout(network: Network, metrics: dict) -> _Layout:
     """What every snapshot of one run file shares."""
+    convolutions = tuple(_conv_attributes(layer) for layer in network.layers)
     return _Layout(network.widths, tuple(layer.activation.name for layer in network.layers),
                    tuple(layer.bias is not None for layer in network.layers),
-                   tuple(sorted(metrics)))
+                   tuple(sorted(metrics)),
+                   tuple(None if c is None else tuple(c.items()) for c in convolutions))
 
 
 def _exists_error(path: Path) -> FileExistsError:
@@ -316,8 +330,12 @@ class SnapshotWriter:
             self._datasets[name] = handle.create_dataset(
                 name, shape=(0, *value.shape), maxshape=(None, *value.shape),
                 chunks=(1, *value.shape), dtype=value.dtype, fletcher32=True)
-        for k, activation in enumerate(layout.activations):
-            handle[f"layer_{k}"].attrs["activation"] = _fixed(activation)
+        layers = zip(layout.activations, layout.convolutions, strict=True)
+        for k, (activation, conv) in enumerate(layers):
+            attrs = handle[f"layer_{k}"].attrs
+            attrs["activation"] = _fixed(activation)
+            for name, value in conv or ():
+                attrs[name] = _fixed(value) if isinstance(value, str) else value
         if "metrics" in row:
             self._datasets["metrics"].attrs["names"] = _fixed(layout.metrics)
         self._datasets[_COUNT] = handle.create_dataset(_COUNT, data=np.int64(0))
@@ -559,9 +577,9 @@ def _v1_contents(handle, contents: _Contents) -> None:
         contents.expected += 1
 
 
-def _v2_columns(handle, where: str) -> tuple[dict, list[str], list[str]]:
-    """The datasets of a schema-2 file by row name (see ``_row``), the activations and the
-    metric names."""
+def _v2_columns(handle, where: str) -> tuple[dict, list[tuple], list[str]]:
+    """The datasets of a schema-2 file by row name (see ``_row``), each layer's activation
+    and convolution attributes (None for a dense layer), and the metric names."""
     columns = {"epoch": handle["epoch"], "batches": handle["batches"]}
     names = []
     if "metrics" in handle:
@@ -571,10 +589,18 @@ def _v2_columns(handle, where: str) -> tuple[dict, list[str], list[str]]:
     while f"layer_{len(activations)}" in handle:
         k = len(activations)
         group = handle[f"layer_{k}"]
-        columns[f"layer_{k}/weights"] = group["weights"]
+        conv = None
+        if _text(group.attrs.get("kind", "dense")) == "conv2d":
+            columns[f"layer_{k}/kernel"] = group["kernel"]
+            conv = {name: tuple(int(v) for v in group.attrs[name])
+                    for name in ("input_shape", "stride", "padding")}
+            conv.update(groups=int(group.attrs["groups"]),
+                        keeps_range=bool(group.attrs["keeps_range"]))
+        else:
+            columns[f"layer_{k}/weights"] = group["weights"]
         if "bias" in group:
             columns[f"layer_{k}/bias"] = group["bias"]
-        activations.append(_text(group.attrs["activation"]))
+        activations.append((_text(group.attrs["activation"]), conv))
     if not activations:
         raise _Damaged(f"{where} has no 'layer_0' group; the file is damaged")
     return columns, activations, names
@@ -614,6 +640,14 @@ def _rows(column, stop: int, problems: list[str]) -> list:
     return rows
 
 
+def _layer(row: dict, k: int, activation: str, conv: dict | None):
+    """Layer ``k`` of one schema-2 row."""
+    bias = row.get(f"layer_{k}/bias")
+    if conv is None:
+        return Dense(row[f"layer_{k}/weights"], bias, activation)
+    return Conv2d(row[f"layer_{k}/kernel"], bias, activation=activation, **conv)
+
+
 def _v2_snapshots(handle, where: str, contents: _Contents) -> None:
     """Schema 2: rows ``0..contents.expected - 1`` of the per-quantity datasets."""
     columns, activations, names = _v2_columns(handle, where)
@@ -624,8 +658,8 @@ def _v2_snapshots(handle, where: str, contents: _Contents) -> None:
         if any(value is None for value in row.values()):
             continue
         try:
-            layers = [Dense(row[f"layer_{k}/weights"], row.get(f"layer_{k}/bias"), activation)
-                      for k, activation in enumerate(activations)]
+            layers = [_layer(row, k, activation, conv)
+                      for k, (activation, conv) in enumerate(activations)]
             metrics = dict(zip(names, map(float, row.get("metrics", ())), strict=True))
             contents.snapshots.append(Snapshot(i, int(row["epoch"]), int(row["batches"]),
                                                Network(layers), metrics))

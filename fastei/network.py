@@ -1,4 +1,9 @@
-"""Feedforward networks as chains of dense layers built from plain NumPy arrays."""
+"""Feedforward networks as chains of layers built from plain NumPy arrays.
+
+A layer is a :class:`Dense` layer or a convolution (:class:`fastei.conv.Conv2d`, which
+pooling layers are too); every layer maps ``n_in`` input nodes to ``n_out`` output
+nodes, ``y = f(A x + b)`` for a linear map ``A``.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._sampling import PreparedLayer
 from ._validation import check_finite_array
 from .activations import Activation, get_activation
 
-__all__ = ["Dense", "Network", "as_network"]
+__all__ = ["Dense", "Layer", "Network", "as_network"]
+
+
+class Layer:
+    """What every layer of a :class:`Network` provides: ``n_in``, ``n_out``, ``activation``,
+    ``forward(x)``, ``to_dense(max_memory)`` (an equivalent :class:`Dense`) and
+    ``prepared()`` (the form the sampled estimators take)."""
+
+    keeps_range = False
+    """Whether every output is an average of inputs, so that the layer's outputs stay in
+    the range of its inputs (pooling layers); the estimators' default ranges use it."""
 
 
 @dataclass(frozen=True)
-class Dense:
+class Dense(Layer):
     """One dense layer ``y = f(W x + b)``.
 
     Parameters
@@ -61,13 +77,23 @@ class Dense:
             z = z + self.bias
         return self.activation(z)
 
+    def to_dense(self, max_memory=None) -> Dense:
+        """The layer itself (see :meth:`fastei.conv.Conv2d.to_dense`)."""
+        return self
+
+    def prepared(self) -> PreparedLayer:
+        """The layer in the form the sampled estimators take."""
+        bias = np.zeros(self.n_out) if self.bias is None else self.bias
+        return PreparedLayer(self.weights, bias, self.activation.code, self.activation.func,
+                             self.activation.name)
+
 
 class Network:
-    """A chain of :class:`Dense` layers whose shapes connect.
+    """A chain of layers (:class:`Dense`, :class:`fastei.conv.Conv2d`) whose shapes connect.
 
     Parameters
     ----------
-    layers : sequence of Dense
+    layers : sequence of Dense or Conv2d
         Layers in order from input to output.
 
     Raises
@@ -89,16 +115,17 @@ class Network:
         if not layers:
             raise ValueError("a network needs at least one layer; got an empty list of layers")
         for k, layer in enumerate(layers):
-            if not isinstance(layer, Dense):
+            if not isinstance(layer, Layer):
                 raise TypeError(
-                    f"layers[{k}] is a {type(layer).__name__}; build layers with fastei.Dense"
+                    f"layers[{k}] is a {type(layer).__name__}; build layers with fastei.Dense "
+                    "or fastei.conv.Conv2d"
                 )
         for k in range(1, len(layers)):
             if layers[k].n_in != layers[k - 1].n_out:
                 raise ValueError(
-                    f"layer {k - 1} has shape {layers[k - 1].weights.shape} (n_out, n_in) but "
-                    f"layer {k} has shape {layers[k].weights.shape}, which expects "
-                    f"{layers[k].n_in} inputs; layer {k} needs {layers[k - 1].n_out} columns"
+                    f"layer {k - 1} has {_shape(layers[k - 1], True)} but layer {k} has "
+                    f"{_shape(layers[k])}, which expects {layers[k].n_in} inputs; layer {k} "
+                    f"needs {layers[k - 1].n_out} {_inputs_word(layers[k])}"
                 )
         self.layers = layers
 
@@ -157,6 +184,17 @@ class Network:
         return h
 
 
+def _shape(layer, orientation: bool = False) -> str:
+    """How messages describe a layer's shape."""
+    if isinstance(layer, Dense):
+        return f"shape {layer.weights.shape}" + (" (n_out, n_in)" if orientation else "")
+    return f"shape {layer.input_shape} -> {layer.output_shape}"
+
+
+def _inputs_word(layer) -> str:
+    return "columns" if isinstance(layer, Dense) else "inputs (channels x height x width)"
+
+
 def as_network(network) -> Network:
     """Coerce a :class:`Network`, a :class:`Dense`, one weight matrix or a list of them.
 
@@ -169,12 +207,12 @@ def as_network(network) -> Network:
     """
     if isinstance(network, Network):
         return network
-    if isinstance(network, Dense):
+    if isinstance(network, Layer):
         return Network([network])
     if isinstance(network, np.ndarray):
         return Network.from_weights([network])
     if isinstance(network, (list, tuple)) and network:
-        if all(isinstance(layer, Dense) for layer in network):
+        if all(isinstance(layer, Layer) for layer in network):
             return Network(network)
         if all(np.ndim(row) == 1 for row in network):
             return Network.from_weights([network])  # one matrix written as nested lists

@@ -418,3 +418,27 @@ def layer_joint_quadrature(weights, bias, activation, *, in_range, out_range, in
             joint[:, c] += np.bincount(outer_cell * in_bins + a, weights=length,
                                        minlength=in_bins ** n_in)
     return joint / joint.sum()
+
+
+# --- convolutions: loops over output positions and taps ---
+
+
+def conv2d(x, kernel, bias, input_shape, stride, padding, groups):
+    """Pre-activations ``(n, C_out * OH * OW)`` of a convolution of ``x (n, C_in * H * W)``,
+    nodes in C order, by a loop over output positions on a zero-padded copy of the input."""
+    c_in, height, width = input_shape
+    c_out, c_group, kh, kw = kernel.shape
+    (sy, sx), (py, px) = stride, padding
+    padded = np.zeros((x.shape[0], c_in, height + 2 * py, width + 2 * px))
+    padded[:, :, py:py + height, px:px + width] = x.reshape(-1, c_in, height, width)
+    out_height = (height + 2 * py - kh) // sy + 1
+    out_width = (width + 2 * px - kw) // sx + 1
+    out = np.zeros((x.shape[0], c_out, out_height, out_width))
+    for co in range(c_out):
+        first = (co // (c_out // groups)) * c_group
+        for oy in range(out_height):
+            for ox in range(out_width):
+                window = padded[:, first:first + c_group, oy * sy:oy * sy + kh,
+                                ox * sx:ox * sx + kw]
+                out[:, co, oy, ox] = (window * kernel[co]).sum(axis=(1, 2, 3)) + bias[co]
+    return out.reshape(x.shape[0], -1)

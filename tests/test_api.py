@@ -177,10 +177,12 @@ def test_bad_options_get_one_line_errors(call, error, match):
 def test_no_kernel_compiles_after_warmup(tmp_path):
     script = """
 import numpy as np, numba, fastei
-from fastei import _exact, _kernels, _rng, _sampling, _stratified
+from fastei import _conv_kernels, _exact, _kernels, _rng, _sampling, _stratified
+from fastei.conv import Conv2d, average_pool
 
 def compiled():
-    return {name: len(f.signatures) for module in (_kernels, _rng, _exact, _stratified)
+    return {name: len(f.signatures)
+            for module in (_kernels, _rng, _exact, _stratified, _conv_kernels)
             for name, f in vars(module).items()
             if isinstance(f, numba.core.registry.CPUDispatcher)}
 
@@ -196,6 +198,12 @@ fastei.ei(w[:, :4], samples=400_000, max_memory="17MB")
 fastei.measure(w[:3, :2], method="converged")
 fastei.measure(w[:3], method="converged", cells=20, points_per_cell=16)
 fastei.ei_parts(w, method="exact", in_bins=16, out_bins=32)
+conv = Conv2d(rng.uniform(-1, 1, (3, 2, 3, 3)), rng.uniform(-1, 1, 3), (2, 6, 5), stride=2,
+              padding=1, activation="relu")
+pool = average_pool(conv.output_shape, 2)
+fastei.measure(fastei.Network([conv, pool]), span=(0, 1), samples=5000,
+               sensitivity_samples=100, out_range=(0, 2))
+fastei.Network([conv, pool]).forward(rng.uniform(size=(4, conv.n_in)))
 after = compiled()
 print({name: (before.get(name), n) for name, n in after.items() if before.get(name) != n})
 """

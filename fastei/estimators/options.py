@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from .. import _rng
-from .._sampling import PreparedLayer, Span, check_preactivation_bounds
+from .._sampling import Span, check_preactivation_bounds
 from .._validation import (
     check_bins,
     check_choice,
@@ -146,11 +146,7 @@ class Options:
         out_range = self.out_range
         if out_range is None:
             out_range = _default_range(network, end, "out_range")
-        layers = tuple(
-            PreparedLayer(layer.weights,
-                          np.zeros(layer.n_out) if layer.bias is None else layer.bias,
-                          layer.activation.code, layer.activation.func, layer.activation.name)
-            for layer in network.layers[start:end + 1])
+        layers = tuple(layer.prepared() for layer in network.layers[start:end + 1])
         span = Span(layers, network.layers[start].n_in, network.layers[end].n_out,
                     check_range(in_range, "in_range"), check_range(out_range, "out_range"),
                     self.in_bins, self.out_bins, self.drop, start)
@@ -176,7 +172,7 @@ class Options:
             raise ValueError(
                 f"method={self.method!r} works on one layer; span ({start}, {end}) has "
                 f"{end - start + 1}; use method='sampled' or measure the layers one by one")
-        return network.layers[start]
+        return network.layers[start].to_dense(self.max_memory)
 
     def settings(self) -> dict:
         """The options as JSON types, for records beside the values (the executor left out)."""
@@ -191,6 +187,10 @@ class Options:
 
 
 def _default_range(network, layer_index, name):
+    while network.layers[layer_index].keeps_range:  # a pooling layer: its inputs' range
+        if layer_index == 0:
+            return (0.0, 1.0)
+        layer_index -= 1
     activation = network.layers[layer_index].activation
     if activation.default_range is None:
         raise ValueError(

@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import _rng
 from .._sampling import _Table, count_joint, plan_joint
+from ..conv import Conv2d
 from . import api
 from .options import make_options
 
@@ -20,6 +21,8 @@ def warmup() -> None:
     api.measure(weights, samples=500, sensitivity_samples=50, groups=[([0], [1])])
     api.measure(weights[:, :2], method="converged")
     api.measure(weights, method="converged", cells=4, points_per_cell=4)
+    api.measure(Conv2d(np.full((2, 1, 2, 2), 0.5), input_shape=(1, 2, 3)), samples=500,
+                sensitivity_samples=50)  # the convolution's own kernel
     # Budgets that force several passes: over input cells (outputs counted densely), then
     # over input cells and output states (8 outputs: output keys go to a table).
     options = make_options({"overflow": "drop"}, methods=("sampled",), sample_rules=False)

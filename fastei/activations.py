@@ -235,16 +235,35 @@ def apply_checked(func, z: np.ndarray, name: str, role: str = "activation") -> n
     return result
 
 
+# Module-level functions, not lambdas: networks go to worker processes by pickle.
+def _identity(z):
+    return np.asarray(z, dtype=np.float64)
+
+
+def _ones(z):
+    return np.ones_like(z)
+
+
+def _tanh_derivative(z):
+    return 1.0 - np.tanh(z) ** 2
+
+
+def _relu(z):
+    return np.maximum(z, 0.0)
+
+
+def _relu_derivative(z):
+    return (z > 0).astype(np.float64)
+
+
 for _builtin in (
-    Activation("linear", lambda z: z, (-math.inf, math.inf), None, lambda t: np.asarray(t, float),
-               lambda z: np.ones_like(z), LINEAR_CODE),
+    Activation("linear", _identity, (-math.inf, math.inf), None, _identity, _ones, LINEAR_CODE),
     Activation("sigmoid", _sigmoid, (0.0, 1.0), None, _sigmoid_inverse, _sigmoid_derivative,
                SIGMOID_CODE),
-    Activation("tanh", np.tanh, (-1.0, 1.0), None, _tanh_inverse,
-               lambda z: 1.0 - np.tanh(z) ** 2, TANH_CODE),
+    Activation("tanh", np.tanh, (-1.0, 1.0), None, _tanh_inverse, _tanh_derivative, TANH_CODE),
     # relu is unbounded above; the paper bins it over (0, 1), so that is its default range.
-    Activation("relu", lambda z: np.maximum(z, 0.0), (0.0, math.inf), (0.0, 1.0), _relu_inverse,
-               lambda z: (z > 0).astype(np.float64), RELU_CODE),
+    Activation("relu", _relu, (0.0, math.inf), (0.0, 1.0), _relu_inverse, _relu_derivative,
+               RELU_CODE),
 ):
     _REGISTRY[_builtin.name] = _builtin
 del _builtin

@@ -42,9 +42,13 @@ def test_any_number_of_blocks_gives_the_same_bits(single_process, name, weights,
 def test_threads_and_processes_give_the_same_bits(single_process):
     with cf.ThreadPoolExecutor(3) as threads:
         assert _values(HASHED, blocks=3, executor=threads)[0] == single_process["hashed"]
-    # spawned processes: the plan and the kernels' inputs travel by pickle
+    # spawned processes: the plan travels by pickle, every built-in activation with it
+    network = fastei.Network([fastei.Dense(DENSE.T, None, "tanh"),
+                              fastei.Dense(HASHED * 3, np.ones(12), "relu")])
+    options = dict(span=(0, 1), in_range=(0, 1), out_range=(0, 2), blocks=2)
     with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as spawned:
         assert _values(DENSE, blocks=2, executor=spawned)[0] == single_process["dense"]
+        assert _values(network, executor=spawned, **options) == _values(network, **options)
 
 
 def test_a_forking_process_pool_is_refused_with_the_fix():

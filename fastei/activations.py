@@ -91,6 +91,12 @@ class Activation:
     def __call__(self, z):
         return self.func(np.asarray(z, dtype=np.float64))
 
+    def __reduce_ex__(self, protocol):
+        # built-ins are pickled by name (some functions are lambdas), e.g. for worker processes
+        if self.builtin:
+            return get_activation, (self.name,)
+        return super().__reduce_ex__(protocol)
+
 
 def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))

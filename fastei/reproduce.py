@@ -28,16 +28,15 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from ._files import check_output_path
 from .figures import (
-    converged_value,
     convergence_trace,
     figure,
-    measure_file,
     paper_single_edges,
     sample_counts,
     save,
@@ -252,15 +251,21 @@ class Reproduction:
         Every figure file drawn.
     trained, reused : tuple of str
         Labels of the runs trained now, and of those whose complete file was kept.
-    seconds : float
-        Wall time.
+    computed, stored : int
+        Measuring tasks (one layer of one snapshot, plug-in or converged) computed now, and
+        those whose values were stored in the run files already.
+    seconds : dict
+        Wall time in seconds of ``"training"``, ``"measuring"``, ``"drawing"`` and in
+        ``"all"``.
     """
 
     index: Path
     figures: tuple
     trained: tuple
     reused: tuple
-    seconds: float
+    computed: int
+    stored: int
+    seconds: dict
 
 
 @dataclass
@@ -304,47 +309,130 @@ def _measure_options(study: Study, spec: RunSpec) -> dict:
                 **GROUPS[spec.group].measure)
 
 
-def _converged(study, spec, run, positions) -> dict:
-    """Converged EI and exact EI_parts of every layer at the chosen snapshots."""
-    overflow = GROUPS[spec.group].measure.get("overflow", "clip")
-    found = {}
-    for position in positions:
-        snap = run.snapshots[position]
-        for layer in range(len(snap.network)):
-            if overflow != "clip":
-                found[(snap.epoch, layer)] = f"overflow={overflow!r}"
-                continue
-            options = dict(span=layer, in_bins=study.bins, out_bins=study.bins,
-                           seed=study.noise_seed)
-            value, error = converged_value(snap.network, "ei", cells=study.cells,
-                                           points_per_cell=study.points_per_cell, **options)
-            parts, _ = converged_value(snap.network, "ei_parts", **options)
-            found[(snap.epoch, layer)] = (value, error, parts)
-    return found
-
-
-def _train_and_measure(study, runs_folder, say):
+def _train_file(config, path: Path) -> None:
+    """Train one run into ``path`` (a worker process's task)."""
     from .train import train
 
-    measured, trained, reused = [], [], []
+    train(config, output=path, overwrite=True)
+
+
+def _train(study, runs_folder, say, workers) -> tuple[dict, tuple, tuple]:
+    """Every run of the study, trained now (in ``workers`` processes, longest first) or
+    kept from a complete file: ``{label: Run}``, the labels trained and those reused."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    from .io import read_run
+
+    paths = {spec.label: runs_folder / f"{spec.label}.h5" for spec in study.runs}
+    configs = {spec.label: spec.config() for spec in study.runs}
+    runs = {label: _complete(paths[label], configs[label]) for label in paths}
+    missing = sorted((label for label, run in runs.items() if run is None),
+                     key=lambda label: -configs[label].epochs * len(configs[label].widths))
+    for label in missing:
+        say(f"training {label} ({configs[label].epochs} epochs)")
+    if len(missing) > 1 and workers > 1:
+        with cf.ProcessPoolExecutor(min(workers, len(missing)),
+                                    mp_context=multiprocessing.get_context("spawn")) as pool:
+            for done in [pool.submit(_train_file, configs[label], paths[label])
+                         for label in missing]:
+                done.result()
+    else:
+        for label in missing:
+            _train_file(configs[label], paths[label])
+    runs.update({label: read_run(paths[label]) for label in missing})
+    reused = tuple(label for label in paths if label not in missing)
+    return runs, tuple(label for label in paths if label in missing), reused
+
+
+class _Tally:
+    """Tasks computed and reused over the batches of a reproduction; progress lines."""
+
+    def __init__(self, say):
+        self.say, self.computed, self.stored, self.seconds = say, 0, 0, 0.0
+        self._total = self._done = 0
+
+    def progress(self, total) -> None:
+        if total is not None:
+            self._total, self._done = total, 0
+            return
+        self._done += 1
+        if self._total >= 100 and self._done % (self._total // 10) == 0:
+            self.say(f"  {self._done}/{self._total} tasks")
+
+    def add(self, summary, what) -> list:
+        """The summary's records; a failed task stops the reproduction."""
+        if summary.failed:
+            raise ValueError(f"{len(summary.failed)} {what} failed (the values measured are "
+                             f"stored; run again to retry): {summary.failed[0]}")
+        self.computed += summary.done
+        self.stored += summary.skipped
+        self.seconds += summary.seconds
+        self.say(f"  {summary.summary()}")
+        return summary.records
+
+
+def _batches(study, positions, options_of):
+    """Runs that share their estimator options and snapshot positions, for one batch each."""
+    batches = {}
     for spec in study.runs:
-        path = runs_folder / f"{spec.label}.h5"
-        config = spec.config()
-        run = _complete(path, config)
-        if run is None:
-            say(f"training {spec.label} ({config.epochs} epochs)")
-            run = train(config, output=path, overwrite=True)
-            trained.append(spec.label)
-        else:
-            reused.append(spec.label)
-        positions = _positions(len(run.snapshots), study.snapshots)
-        say(f"measuring {spec.label} ({len(positions)} snapshots)")
-        records = measure_file(path, snapshots=positions, **_measure_options(study, spec))
-        last = positions[-1:] if study.converged_snapshots <= 1 else [
-            positions[i] for i in _positions(len(positions), study.converged_snapshots)]
-        measured.append(_Measured(spec, run, records,
-                                  _converged(study, spec, run, last)))
-    return measured, tuple(trained), tuple(reused)
+        options = options_of(spec)
+        if options is not None:
+            key = (tuple(sorted(options.items())), tuple(positions[spec.label]))
+            batches.setdefault(key, []).append(spec)
+    return batches.values()
+
+
+def _converged_positions(study, positions) -> list[int]:
+    if study.converged_snapshots <= 1:
+        return positions[-1:]
+    return [positions[i] for i in _positions(len(positions), study.converged_snapshots)]
+
+
+def _measure(study, runs, runs_folder, say, workers, tally) -> list[_Measured]:
+    """Measure every chosen snapshot through :func:`fastei.batch.estimate`, the values stored
+    in the run files (a rerun computes only what is missing); the converged EI (stratified,
+    with its standard error) and exact EI_parts at :func:`_converged_positions`."""
+    from .batch import LayerRecord, estimate
+
+    positions = {label: _positions(len(run.snapshots), study.snapshots)
+                 for label, run in runs.items()}
+    converged_at = {label: _converged_positions(study, p) for label, p in positions.items()}
+    sampled, converged = {}, {}
+
+    def run_batches(chosen, options_of, what, **common):
+        for specs in _batches(study, chosen, options_of):
+            files = [runs_folder / f"{spec.label}.h5" for spec in specs]
+            say(f"measuring {what} of {', '.join(spec.label for spec in specs)}")
+            summary = estimate(files, snapshots=chosen[specs[0].label], workers=workers,
+                               progress=tally.progress, **options_of(specs[0]), **common)
+            for record in tally.add(summary, what):
+                yield Path(record["file"]).stem, record
+
+    for label, r in run_batches(positions, partial(_measure_options, study), "plug-in values"):
+        sampled.setdefault(label, []).append(LayerRecord(
+            r["snapshot"], r["epoch"], r["span"][0], r["ei"], r["ei_parts"], r["sensitivity"],
+            r["sensitivity"] - r["ei"], r["ei"] - r["ei_parts"], r["settings"]))
+
+    def converged_options(spec):
+        if GROUPS[spec.group].measure.get("overflow", "clip") != "clip":
+            return None
+        return dict(in_bins=study.bins, out_bins=study.bins, seed=study.noise_seed,
+                    method="converged", cells=study.cells, points_per_cell=study.points_per_cell)
+
+    for label, r in run_batches(converged_at, converged_options, "converged values",
+                                measures=("ei", "ei_standard_error", "ei_parts")):
+        converged.setdefault(label, {})[(r["epoch"], r["span"][0])] = (
+            r["ei"], r["ei_standard_error"], r["ei_parts"])
+    measured = []
+    for spec in study.runs:
+        overflow = GROUPS[spec.group].measure.get("overflow", "clip")
+        found = converged.get(spec.label) or {
+            (runs[spec.label].snapshots[p].epoch, layer): f"overflow={overflow!r}"
+            for p in converged_at[spec.label]
+            for layer in range(len(runs[spec.label].snapshots[p].network))}
+        measured.append(_Measured(spec, runs[spec.label], sampled[spec.label], found))
+    return measured
 
 
 # ---- text ---------------------------------------------------------------------------------
@@ -395,12 +483,30 @@ def _accuracy(group_runs) -> str:
 # ---- figures -------------------------------------------------------------------------------
 
 def _single_edges(study, folder):
+    from matplotlib.lines import Line2D
+
     from .plot import plot_single_edges
+    from .plot._style import layer_colour
 
     weights = np.round(np.arange(0.0, 10.0 + study.edge_step / 2, study.edge_step), 10)
     curves = paper_single_edges(ACTIVATIONS, weights=weights, samples=study.edge_samples,
                                 seed=study.noise_seed)
-    path = save(plot_single_edges(curves, fig=figure(14.0, 4.2)), folder / "fig1abc-edges.png")
+    fig = plot_single_edges(curves, fig=figure(14.0, 4.6))
+    for curve, ax in zip(curves, fig.axes, strict=True):
+        ax.get_legend().remove()  # one legend for the three panels, below them
+        ax.axvline(PAPER_PEAKS[curve.activation][1], color="0.3", linestyle=":", linewidth=1.2)
+    handles = [Line2D([], [], color=layer_colour(i), label=f"{b} bins")
+               for i, b in enumerate(curves[0].ei)]
+    handles += [Line2D([], [], color="0.5", marker="v", markeredgecolor="black",
+                       linestyle="none", label="measured peak (highest point)"),
+                Line2D([], [], color="0.3", linestyle=":",
+                       label="the paper's stated peak (e, coth(1), 1)")]
+    if study.edge_samples is not None:
+        handles.append(Line2D([], [], color="0.5", marker=".", linestyle="none",
+                              label=f"plug-in, {_count(study.edge_samples)} samples"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles),
+               fontsize="small")
+    path = save(fig, folder / "fig1abc-edges.png")
     peaks, rows = [], []
     for curve in curves:
         name, value = PAPER_PEAKS[curve.activation]
@@ -414,7 +520,8 @@ def _single_edges(study, folder):
                f"{study.edge_step}), x uniform over the activation's range ((0, 1) for "
                f"sigmoid and relu, (-1, 1) for tanh), input and output at 8, 16, 32 and 64 "
                f"bins; relu outputs above 1 dropped, as in the paper.{sampled} Triangles mark "
-               f"each curve's highest point. Measured peaks: {'; '.join(peaks)}. The curves "
+               f"each curve's highest point, the measured peak; the dotted line is the peak "
+               f"the paper states. Measured peaks: {'; '.join(peaks)}. The curves "
                "have narrow spikes where bin edges line up, so the peak moves with the bin "
                "count.")
     table = Table("Fig. 1a-c: where the single-edge EI peaks",
@@ -726,7 +833,7 @@ def _sections(study, measured, folder, say) -> list[Section]:
     return sections
 
 
-def _summary(study, trained, reused) -> str:
+def _summary(study, trained, reused, tally) -> str:
     mode = ("the quick version: fewer epochs for Iris, 6 snapshots a run, 10^5 noise "
             "samples instead of the paper's 10^7, coarser exact figures; the shapes are real, "
             "the plug-in values carry more sampling bias than the paper's"
@@ -735,13 +842,16 @@ def _summary(study, trained, reused) -> str:
             f"structures of deep neural networks using information theory', computed by fastei "
             f"from its own training runs ({study.which}), with {mode}. Of its "
             f"{len(trained) + len(reused)} runs, {len(trained)} were "
-            f"trained now and {len(reused)} reused from complete files in runs/.\n\n"
+            f"trained now and {len(reused)} reused from complete files in runs/; of its "
+            f"{tally.computed + tally.stored} measuring tasks (one layer of one snapshot), "
+            f"{tally.computed} were computed now and {tally.stored} read back from the values "
+            "stored in the run files.\n\n"
             "Plug-in EI of wide layers (25 inputs at 8 bins have 4e22 input cells) is biased "
             "upward at any feasible sample count; where the converged value differs by more "
             "than its standard error, the figures show both.")
 
 
-def reproduce(directory, study: Study | None = None, *,
+def reproduce(directory, study: Study | None = None, *, workers: int | None = None,
               progress: Callable[[str], None] | None = None) -> Reproduction:
     """Train, measure and draw the study, and write ``directory/index.html``.
 
@@ -750,10 +860,15 @@ def reproduce(directory, study: Study | None = None, *,
     directory : str or path-like
         Report folder (created if missing). Runs go to ``directory/runs/<label>.h5``; a
         file that already holds every snapshot of the same configuration is kept, any
-        other is replaced. Figures are written beside ``index.html``.
+        other is replaced. The measured values are stored in the run files
+        (:mod:`fastei.results`), so a second call computes only what is missing: nothing
+        after a complete call, the rest after a killed one. Figures are written beside
+        ``index.html``.
     study : Study, optional
         Default ``paper_study("all")`` (hours on a small machine; see
         :func:`paper_study` for the quick version).
+    workers : int, optional
+        Processes that train the runs and measure them (default: one per core).
     progress : callable, optional
         Called with a one-line message at each step.
 
@@ -767,8 +882,9 @@ def reproduce(directory, study: Study | None = None, *,
         If ``directory`` is a file, or the folder cannot be made or written (before any
         work).
     """
-    start = time.perf_counter()
+    clock = [("start", time.perf_counter())]
     study = paper_study("all") if study is None else study
+    workers = workers or os.cpu_count() or 1
     say = progress or (lambda message: None)
     folder = Path(os.fspath(directory))
     if folder.exists() and not folder.is_dir():
@@ -781,11 +897,24 @@ def reproduce(directory, study: Study | None = None, *,
         raise type(exc)(f"cannot make the report folder {str(folder)!r} ({exc.strerror}); "
                         "choose a folder you may write to") from None
     check_output_path(folder / "index.html")
-    measured, trained, reused = _train_and_measure(study, runs_folder, say)
+    runs, trained, reused = _train(study, runs_folder, say, workers)
+    clock.append(("training", time.perf_counter()))
+    tally = _Tally(say)
+    measured = _measure(study, runs, runs_folder, say, workers, tally)
+    if tally.computed == 0:
+        say(f"nothing to compute: all {tally.stored} measuring tasks were stored in the run "
+            "files already; drawing only (Figs. 6 and 7 sample random layers, not the runs, "
+            "and are drawn anew)")
+    clock.append(("measuring", time.perf_counter()))
     sections = _sections(study, measured, folder, say)
     figures = tuple(Path(f.path) for s in sections for f in s.figures)
-    settings = {**study.settings(), "seconds": round(time.perf_counter() - start, 1)}
+    settings = {**study.settings(), "workers": workers,
+                "seconds": round(time.perf_counter() - clock[0][1], 1)}
     index = write_report(folder, sections, title="The causal structure of feedforward "
                                                  "networks: the paper's figures, by fastei",
-                         summary=_summary(study, trained, reused), settings=settings)
-    return Reproduction(index, figures, trained, reused, time.perf_counter() - start)
+                         summary=_summary(study, trained, reused, tally), settings=settings)
+    clock.append(("drawing", time.perf_counter()))
+    seconds = {name: now - before
+               for (_, before), (name, now) in zip(clock, clock[1:], strict=False)}
+    seconds["all"] = clock[-1][1] - clock[0][1]
+    return Reproduction(index, figures, trained, reused, tally.computed, tally.stored, seconds)

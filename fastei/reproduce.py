@@ -460,7 +460,7 @@ def _measure_text(study, group_runs) -> str:
             f"bins, noise seed {study.noise_seed}, at {shown} snapshots per run")
 
 
-def _converged_text(study, group_runs) -> str:
+def _converged_text(study, group_runs, quantity="ei") -> str:
     reasons = {found for m in group_runs for found in m.converged.values()
                if isinstance(found, str)}
     if reasons:
@@ -469,10 +469,14 @@ def _converged_text(study, group_runs) -> str:
                 "paper's relu convention), and the stratified estimator keeps every sample.")
     where = ("the last snapshot" if study.converged_snapshots <= 1
              else f"{study.converged_snapshots} snapshots")
-    return (f"Stars with error bars: the converged EI at {where} (stratified, "
-            f"{study.cells} cells x {study.points_per_cell} points, +- one standard error), "
-            "drawn where it differs from the plug-in curve by more than its standard error: "
-            "the gap is the plug-in's sampling bias, not a change of the network.")
+    stratified = (f"stratified EI, {study.cells} cells x {study.points_per_cell} points, +- one "
+                  "standard error")
+    what = (f"the converged phi_feedforward at {where} ({stratified}, minus the exact "
+            "EI_parts)" if quantity == "phi_feedforward" else
+            f"the converged EI at {where} ({stratified})")
+    return (f"Stars with error bars: {what}, drawn where it differs from the plug-in curve by "
+            "more than its standard error: the gap is the plug-in's sampling bias, not a "
+            "change of the network.")
 
 
 def _accuracy(group_runs) -> str:
@@ -615,7 +619,8 @@ def _over_training(study, folder, group_runs, quantity, name, title, what):
     caption = (f"{what} of every layer (colour) of each run (line style) over training, above "
                f"the training (black) and test (red) loss. Runs: {_training_text(group_runs)}; "
                f"final test accuracy {_accuracy(group_runs)}. Measures: "
-               f"{_measure_text(study, group_runs)}.\n\n{_converged_text(study, group_runs)}")
+               f"{_measure_text(study, group_runs)}.\n\n"
+               f"{_converged_text(study, group_runs, quantity)}")
     return Figure(path, caption, title)
 
 
@@ -660,6 +665,23 @@ def _movie(study, folder, group_runs):
                   "Fig. 4 movie: the redundant-layer network in the causal plane")
 
 
+def _convergence_legend(fig, labels) -> None:
+    """One legend below the panels (a colour per trace, the limits dashed) instead of one
+    per panel over the curves."""
+    from matplotlib.lines import Line2D
+
+    from .plot._style import layer_colour
+
+    for ax in fig.axes:
+        ax.get_legend().remove()
+    handles = [Line2D([], [], color=layer_colour(i), marker="o", markersize=3, label=label)
+               for i, label in enumerate(labels)]
+    handles.append(Line2D([], [], color="0.3", linestyle="--", linewidth=1,
+                          label="converged value (in the trace's colour)"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles),
+               fontsize="small")
+
+
 def _convergence(study, folder):
     from .network import Network
     from .plot import plot_convergence
@@ -673,11 +695,12 @@ def _convergence(study, folder):
         traces[label], (limits[label], _) = convergence_trace(
             layer, "ei_parts", samples=counts, in_bins=bins, out_bins=bins,
             seed=study.noise_seed)
-    fig = figure(7.0, 5.0)
+    fig = figure(7.0, 5.4)
     plot_convergence(traces, "ei_parts", reference=limits, ax=fig.add_subplot()).set_yscale("log")
+    _convergence_legend(fig, list(traces))
     fig6 = save(fig, folder / "fig6-convergence-bins.png")
 
-    fig = figure(12.0, 9.0)
+    fig = figure(12.0, 9.4)
     axes = fig.subplots(2, 2)
     for row, scale in enumerate((1, 5)):
         layers = {w: Network.from_weights([rng.uniform(-scale, scale, size=(w, w)) / math.sqrt(w)])
@@ -691,6 +714,7 @@ def _convergence(study, folder):
                     out_bins=study.bins, cells=study.cells, points_per_cell=study.points_per_cell)
             ax = plot_convergence(traces, quantity, reference=limits, ax=axes[row, column])
             ax.set_title(f"weights U(+-{scale}/sqrt(fan_in))", fontsize="medium")
+    _convergence_legend(fig, list(traces))
     fig7 = save(fig, folder / "fig7-convergence-widths.png")
     largest = _count(study.convergence_samples)
     return [
@@ -702,7 +726,7 @@ def _convergence(study, folder):
                      "above.",
                "Fig. 6: EI_parts converges with samples"),
         Figure(fig7, f"Plug-in EI (left) and EI_parts (right) of width -> width sigmoid layers "
-                     f"(widths {', '.join(map(str, study.fig7_widths))}, {study.bins} bins) "
+                     f"(widths {', '.join(map(str, study.fig7_widths))}; {study.bins} bins) "
                      f"against the number of noise samples (100 to {largest}; the paper went to "
                      "10^7), weights U(+-1/sqrt(fan_in)) (top) and U(+-5/sqrt(fan_in)) (bottom). "
                      f"Dashed: the converged values (EI exact for width 2, else stratified "

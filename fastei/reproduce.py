@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import check_output_path
+from ._files import check_output_path, write_atomically
 from .figures import (
     convergence_trace,
     figure,
@@ -682,39 +682,75 @@ def _convergence_legend(fig, labels) -> None:
                fontsize="small")
 
 
-def _convergence(study, folder):
-    from .network import Network
-    from .plot import plot_convergence
+def _convergence_traces(study, folder, say) -> dict:
+    """The plug-in traces and limits of Figs. 6 and 7: ``{panel: {label: [counts, values,
+    limit]}}``, kept in ``folder/convergence-traces.json`` with their settings, so that a
+    second call with the same settings only reads them."""
+    import json
 
+    from .network import Network
+    from .results import ESTIMATOR_VERSION
+
+    settings = {"convergence_samples": study.convergence_samples, "bins": study.bins,
+                "fig6_bins": list(study.fig6_bins), "fig7_widths": list(study.fig7_widths),
+                "noise_seed": study.noise_seed, "cells": study.cells,
+                "points_per_cell": study.points_per_cell, "estimator_version": ESTIMATOR_VERSION}
+    stored = folder / "convergence-traces.json"
+    try:
+        kept = json.loads(stored.read_text(encoding="utf-8"))
+        if kept["settings"] == settings:
+            say(f"drawing Figs. 6 and 7 (convergence with samples) from the traces in "
+                f"{stored.name} (same settings)")
+            return kept["panels"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # missing or unreadable: computed again
+    say(f"drawing Figs. 6 and 7 (convergence with samples), computing their traces into "
+        f"{stored.name}")
     rng = np.random.default_rng(study.noise_seed)
     counts = sample_counts(study.convergence_samples)
+
+    def trace(network, quantity, **binning):
+        (samples, values), (limit, _) = convergence_trace(
+            network, quantity, samples=counts, seed=study.noise_seed, **binning)
+        return [list(samples), list(values), limit]
+
     layer = rng.uniform(-1, 1, size=(30, 30)) / math.sqrt(30)
-    traces, limits = {}, {}
-    for bins in study.fig6_bins:
-        label = f"{bins} bins"
-        traces[label], (limits[label], _) = convergence_trace(
-            layer, "ei_parts", samples=counts, in_bins=bins, out_bins=bins,
-            seed=study.noise_seed)
+    panels = {"fig6": {f"{bins} bins": trace(layer, "ei_parts", in_bins=bins, out_bins=bins)
+                       for bins in study.fig6_bins}}
+    for scale in (1, 5):
+        layers = {w: Network.from_weights([rng.uniform(-scale, scale, size=(w, w)) / math.sqrt(w)])
+                  for w in study.fig7_widths}
+        for quantity in ("ei", "ei_parts"):
+            panels[f"fig7 {scale} {quantity}"] = {
+                f"width {width}": trace(network, quantity, in_bins=study.bins,
+                                        out_bins=study.bins, cells=study.cells,
+                                        points_per_cell=study.points_per_cell)
+                for width, network in layers.items()}
+    write_atomically(stored, json.dumps({"settings": settings, "panels": panels}))
+    return panels
+
+
+def _convergence(study, folder, say):
+    from .plot import plot_convergence
+
+    def draw(panel, quantity, ax):
+        traces = {label: (counts, values) for label, (counts, values, _) in panel.items()}
+        limits = {label: limit for label, (_, _, limit) in panel.items()}
+        return plot_convergence(traces, quantity, reference=limits, ax=ax)
+
+    panels = _convergence_traces(study, folder, say)
     fig = figure(7.0, 5.4)
-    plot_convergence(traces, "ei_parts", reference=limits, ax=fig.add_subplot()).set_yscale("log")
-    _convergence_legend(fig, list(traces))
+    draw(panels["fig6"], "ei_parts", fig.add_subplot()).set_yscale("log")
+    _convergence_legend(fig, list(panels["fig6"]))
     fig6 = save(fig, folder / "fig6-convergence-bins.png")
 
     fig = figure(12.0, 9.4)
     axes = fig.subplots(2, 2)
     for row, scale in enumerate((1, 5)):
-        layers = {w: Network.from_weights([rng.uniform(-scale, scale, size=(w, w)) / math.sqrt(w)])
-                  for w in study.fig7_widths}
         for column, quantity in enumerate(("ei", "ei_parts")):
-            traces, limits = {}, {}
-            for width, network in layers.items():
-                label = f"width {width}"
-                traces[label], (limits[label], _) = convergence_trace(
-                    network, quantity, samples=counts, seed=study.noise_seed, in_bins=study.bins,
-                    out_bins=study.bins, cells=study.cells, points_per_cell=study.points_per_cell)
-            ax = plot_convergence(traces, quantity, reference=limits, ax=axes[row, column])
+            ax = draw(panels[f"fig7 {scale} {quantity}"], quantity, axes[row, column])
             ax.set_title(f"weights U(+-{scale}/sqrt(fan_in))", fontsize="medium")
-    _convergence_legend(fig, list(traces))
+    _convergence_legend(fig, list(panels["fig7 1 ei"]))
     fig7 = save(fig, folder / "fig7-convergence-widths.png")
     largest = _count(study.convergence_samples)
     return [
@@ -848,9 +884,8 @@ def _sections(study, measured, folder, say) -> list[Section]:
         drawn.setdefault(number[0], []).extend(made)
     sections += [Section(heading, "", drawn[number]) for number, heading in _SECTIONS.items()
                  if number in drawn]
-    say("drawing Figs. 6 and 7 (convergence with samples)")
     sections.append(Section("Convergence of the estimates (Figs. 6, 7)", "",
-                            _convergence(study, folder)))
+                            _convergence(study, folder, say)))
     sections.append(Section("Final numbers", "", [], [_outcome_table(by_group),
                                                       _final_table(by_group),
                                                       _converged_table(study, measured)]))
@@ -927,8 +962,7 @@ def reproduce(directory, study: Study | None = None, *, workers: int | None = No
     measured = _measure(study, runs, runs_folder, say, workers, tally)
     if tally.computed == 0:
         say(f"nothing to compute: all {tally.stored} measuring tasks were stored in the run "
-            "files already; drawing only (Figs. 6 and 7 sample random layers, not the runs, "
-            "and are drawn anew)")
+            "files already; drawing only")
     clock.append(("measuring", time.perf_counter()))
     sections = _sections(study, measured, folder, say)
     figures = tuple(Path(f.path) for s in sections for f in s.figures)

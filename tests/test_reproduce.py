@@ -89,13 +89,18 @@ def test_a_second_run_computes_nothing_and_retrains_damaged_runs(iris_report):
     assert (first.computed, first.stored) == (9, 0)
     run_file = folder / "runs" / "iris-seed1.h5"
     before = run_file.read_bytes()
+    convergence = {name: (folder / name).read_bytes()
+                   for name in ("fig6-convergence-bins.png", "fig7-convergence-widths.png")}
     messages = []
     again = reproduce(folder, tiny("iris", 20), progress=messages.append)
     assert again.trained == () and again.reused == ("iris-seed1",)
     assert (again.computed, again.stored) == (0, 9)
-    assert any(m.startswith("nothing to compute: all 9 measuring tasks were stored")
-               for m in messages)
+    assert "nothing to compute: all 9 measuring tasks were stored in the run files already; " \
+           "drawing only" in messages
+    assert messages[-1] == ("drawing Figs. 6 and 7 (convergence with samples) from the traces in "
+                            "convergence-traces.json (same settings)")
     assert run_file.read_bytes() == before
+    assert {name: (folder / name).read_bytes() for name in convergence} == convergence
     assert {p.name for p in again.figures} == IRIS_FIGURES
     assert _final_numbers(again.index) == _final_numbers(first.index)
 

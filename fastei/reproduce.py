@@ -4,8 +4,10 @@ A :class:`Study` lists the training runs (Iris and reduced MNIST, three seeds ea
 MNIST variants with a hidden layer removed and with redundant layers added; tanh and relu
 MNIST) and the measurement and figure settings. :func:`paper_study` gives the paper's
 settings or a quick version of them; :func:`reproduce` trains the runs into
-``DIR/runs/`` (a run whose file is already complete is kept), measures them, draws every
-figure of the paper into ``DIR`` and writes ``DIR/index.html``.
+``DIR/runs/`` (a run whose file is already complete is kept), measures them with
+:func:`fastei.batch.estimate`, which stores every value in the run files (a second call
+computes nothing, a killed one only what is missing), draws every figure of the paper into
+``DIR`` and writes ``DIR/index.html``.
 
 Examples
 --------
@@ -327,6 +329,7 @@ def _train(study, runs_folder, say, workers) -> tuple[dict, tuple, tuple]:
     paths = {spec.label: runs_folder / f"{spec.label}.h5" for spec in study.runs}
     configs = {spec.label: spec.config() for spec in study.runs}
     runs = {label: _complete(paths[label], configs[label]) for label in paths}
+    # longest first (epochs times widths, roughly the work), so the pool ends together
     missing = sorted((label for label, run in runs.items() if run is None),
                      key=lambda label: -configs[label].epochs * len(configs[label].widths))
     for label in missing:
@@ -349,7 +352,7 @@ class _Tally:
     """Tasks computed and reused over the batches of a reproduction; progress lines."""
 
     def __init__(self, say):
-        self.say, self.computed, self.stored, self.seconds = say, 0, 0, 0.0
+        self.say, self.computed, self.stored = say, 0, 0
         self._total = self._done = 0
 
     def progress(self, total) -> None:
@@ -367,7 +370,6 @@ class _Tally:
                              f"stored; run again to retry): {summary.failed[0]}")
         self.computed += summary.done
         self.stored += summary.skipped
-        self.seconds += summary.seconds
         self.say(f"  {summary.summary()}")
         return summary.records
 

@@ -488,15 +488,46 @@ def _accuracy(group_runs) -> str:
 
 # ---- figures -------------------------------------------------------------------------------
 
-def _single_edges(study, folder):
+def _json(value):
+    """``value`` with arrays as lists and dict keys as text, for JSON."""
+    if isinstance(value, dict):
+        return {str(k): _json(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray | list | tuple):
+        return [_json(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _curves_from_json(kept):
+    """A :class:`fastei.plot.SingleEdgeCurves` from its :func:`_json` form."""
+    from .plot.single_edge import SingleEdgeCurves
+
+    def by_bins(values, kind):
+        return None if values is None else {int(b): kind(v) for b, v in values.items()}
+
+    return SingleEdgeCurves(
+        kept["activation"], np.array(kept["weights"]), by_bins(kept["ei"], np.array),
+        by_bins(kept["peak_weight"], float), by_bins(kept["peak_ei"], float),
+        None if kept["sampled_weights"] is None else np.array(kept["sampled_weights"]),
+        by_bins(kept["sampled_ei"], np.array), kept["settings"])
+
+
+def _single_edges(study, folder, say):
     from matplotlib.lines import Line2D
 
     from .plot import plot_single_edges
     from .plot._style import layer_colour
 
     weights = np.round(np.arange(0.0, 10.0 + study.edge_step / 2, study.edge_step), 10)
-    curves = paper_single_edges(ACTIVATIONS, weights=weights, samples=study.edge_samples,
-                                seed=study.noise_seed)
+    settings = {"edge_step": study.edge_step, "edge_samples": study.edge_samples,
+                "noise_seed": study.noise_seed}
+
+    def compute():
+        return [_json(dataclasses.asdict(curve)) for curve in paper_single_edges(
+            ACTIVATIONS, weights=weights, samples=study.edge_samples, seed=study.noise_seed)]
+
+    curves = [_curves_from_json(kept) for kept in _kept(
+        folder, "single-edges.json", settings, compute, say,
+        "drawing Fig. 1a-c (single edges), the curves")]
     fig = plot_single_edges(curves, fig=figure(14.0, 4.6))
     for curve, ax in zip(curves, fig.axes, strict=True):
         ax.get_legend().remove()  # one legend for the three panels, below them
@@ -537,12 +568,20 @@ def _single_edges(study, folder):
     return Figure(path, caption, "Fig. 1a-c: EI of a single edge"), table
 
 
-def _surfaces(study, folder):
+def _surfaces(study, folder, say):
     from .plot import plot_surfaces, two_input_surfaces
+    from .plot.two_input import TwoInputSurfaces
 
     grid = np.linspace(-10.0, 10.0, study.surface_points)
-    surfaces = {a: two_input_surfaces(a, w1=grid, w2=grid, bins=study.surface_bins)
-                for a in ACTIVATIONS}
+    settings = {"surface_points": study.surface_points, "surface_bins": study.surface_bins}
+    kept = _kept(folder, "two-input-surfaces.json", settings, lambda: {
+        a: _json(dataclasses.asdict(two_input_surfaces(a, w1=grid, w2=grid,
+                                                       bins=study.surface_bins)))
+        for a in ACTIVATIONS}, say, "drawing Figs. 1d-f and 3 (two-input layers), the surfaces")
+    surfaces = {a: TwoInputSurfaces(
+        s["activation"], np.array(s["w1"]), np.array(s["w2"]),
+        {name: np.array(v) for name, v in s["values"].items()}, s["settings"])
+        for a, s in kept.items()}
     setting = (f"C = f(w1 A + w2 B), computed exactly (no sampling) on a {study.surface_points} x "
                f"{study.surface_points} grid of weights from -10 to 10, A and B uniform over "
                f"the activation's range, {study.surface_bins} bins")
@@ -684,31 +723,33 @@ def _convergence_legend(fig, labels) -> None:
                fontsize="small")
 
 
-def _convergence_traces(study, folder, say) -> dict:
-    """The plug-in traces and limits of Figs. 6 and 7: ``{panel: {label: [counts, values,
-    limit]}}``, kept in ``folder/convergence-traces.json`` with their settings, so that a
-    second call with the same settings only reads them."""
+def _kept(folder, name, settings, compute, say, what):
+    """``compute()`` (JSON types), kept in ``folder/name`` with ``settings`` (and the
+    estimators' version): a later call with the same settings reads it instead."""
     import json
 
-    from .network import Network
     from .results import ESTIMATOR_VERSION
 
-    settings = {"convergence_samples": study.convergence_samples, "bins": study.bins,
-                "fig6_bins": list(study.fig6_bins), "fig7_widths": list(study.fig7_widths),
-                "noise_seed": study.noise_seed, "cells": study.cells,
-                "points_per_cell": study.points_per_cell, "estimator_version": ESTIMATOR_VERSION}
-    stored = folder / "convergence-traces.json"
+    settings = {**settings, "estimator_version": ESTIMATOR_VERSION}
+    path = folder / name
     try:
-        kept = json.loads(stored.read_text(encoding="utf-8"))
+        kept = json.loads(path.read_text(encoding="utf-8"))
         if kept["settings"] == settings:
-            say(f"drawing Figs. 6 and 7 (convergence with samples) from the traces in "
-                f"{stored.name} (same settings)")
-            return kept["panels"]
+            say(f"{what} from {name} (same settings)")
+            return kept["values"]
     except (OSError, ValueError, KeyError, TypeError):
         pass  # missing or unreadable: computed again
-    say(f"drawing Figs. 6 and 7 (convergence with samples), computing their traces into "
-        f"{stored.name}")
-    rng = np.random.default_rng(study.noise_seed)
+    say(f"{what}, computing them into {name}")
+    values = compute()
+    write_atomically(path, json.dumps({"settings": settings, "values": values}))
+    return values
+
+
+def _convergence_traces(study, folder, say) -> dict:
+    """The plug-in traces and limits of Figs. 6 and 7: ``{panel: {label: [counts, values,
+    limit]}}``, kept in ``folder/convergence-traces.json``."""
+    from .network import Network
+
     counts = sample_counts(study.convergence_samples)
 
     def trace(network, quantity, **binning):
@@ -716,20 +757,29 @@ def _convergence_traces(study, folder, say) -> dict:
             network, quantity, samples=counts, seed=study.noise_seed, **binning)
         return [list(samples), list(values), limit]
 
-    layer = rng.uniform(-1, 1, size=(30, 30)) / math.sqrt(30)
-    panels = {"fig6": {f"{bins} bins": trace(layer, "ei_parts", in_bins=bins, out_bins=bins)
-                       for bins in study.fig6_bins}}
-    for scale in (1, 5):
-        layers = {w: Network.from_weights([rng.uniform(-scale, scale, size=(w, w)) / math.sqrt(w)])
-                  for w in study.fig7_widths}
-        for quantity in ("ei", "ei_parts"):
-            panels[f"fig7 {scale} {quantity}"] = {
-                f"width {width}": trace(network, quantity, in_bins=study.bins,
-                                        out_bins=study.bins, cells=study.cells,
-                                        points_per_cell=study.points_per_cell)
-                for width, network in layers.items()}
-    write_atomically(stored, json.dumps({"settings": settings, "panels": panels}))
-    return panels
+    def compute():
+        rng = np.random.default_rng(study.noise_seed)
+        layer = rng.uniform(-1, 1, size=(30, 30)) / math.sqrt(30)
+        panels = {"fig6": {f"{bins} bins": trace(layer, "ei_parts", in_bins=bins,
+                                                 out_bins=bins)
+                           for bins in study.fig6_bins}}
+        for scale in (1, 5):
+            layers = {w: Network.from_weights([rng.uniform(-scale, scale, size=(w, w))
+                                               / math.sqrt(w)]) for w in study.fig7_widths}
+            for quantity in ("ei", "ei_parts"):
+                panels[f"fig7 {scale} {quantity}"] = {
+                    f"width {width}": trace(network, quantity, in_bins=study.bins,
+                                            out_bins=study.bins, cells=study.cells,
+                                            points_per_cell=study.points_per_cell)
+                    for width, network in layers.items()}
+        return panels
+
+    settings = {"convergence_samples": study.convergence_samples, "bins": study.bins,
+                "fig6_bins": list(study.fig6_bins), "fig7_widths": list(study.fig7_widths),
+                "noise_seed": study.noise_seed, "cells": study.cells,
+                "points_per_cell": study.points_per_cell}
+    return _kept(folder, "convergence-traces.json", settings, compute, say,
+                 "drawing Figs. 6 and 7 (convergence with samples), their traces")
 
 
 def _convergence(study, folder, say):
@@ -862,11 +912,10 @@ def _sections(study, measured, folder, say) -> list[Section]:
     by_group = {}
     for m in measured:
         by_group.setdefault(m.spec.group, []).append(m)
-    say("drawing Figs. 1 and 3 (exact single edges and two-input layers)")
-    edge_figure, peak_table = _single_edges(study, folder)
+    edge_figure, peak_table = _single_edges(study, folder, say)
     sections = [Section("Single edges and two-input layers (Figs. 1, 3)",
                         "Exact values: nothing here is sampled except the dots of Fig. 1a-c.",
-                        [edge_figure, *_surfaces(study, folder)], [peak_table])]
+                        [edge_figure, *_surfaces(study, folder, say)], [peak_table])]
     say("drawing Figs. 2, 4, 5, 8")
     drawn = {}
     for number, kind, group in _RUN_FIGURES:

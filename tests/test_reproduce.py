@@ -89,18 +89,21 @@ def test_a_second_run_computes_nothing_and_retrains_damaged_runs(iris_report):
     assert (first.computed, first.stored) == (9, 0)
     run_file = folder / "runs" / "iris-seed1.h5"
     before = run_file.read_bytes()
-    convergence = {name: (folder / name).read_bytes()
-                   for name in ("fig6-convergence-bins.png", "fig7-convergence-widths.png")}
+    drawn = {path.name: path.read_bytes() for path in first.figures}
     messages = []
     again = reproduce(folder, tiny("iris", 20), progress=messages.append)
     assert again.trained == () and again.reused == ("iris-seed1",)
     assert (again.computed, again.stored) == (0, 9)
     assert "nothing to compute: all 9 measuring tasks were stored in the run files already; " \
            "drawing only" in messages
-    assert messages[-1] == ("drawing Figs. 6 and 7 (convergence with samples) from the traces in "
+    assert messages[-1] == ("drawing Figs. 6 and 7 (convergence with samples), their traces from "
                             "convergence-traces.json (same settings)")
+    for what, name in (("Fig. 1a-c (single edges), the curves", "single-edges.json"),
+                       ("Figs. 1d-f and 3 (two-input layers), the surfaces",
+                        "two-input-surfaces.json")):
+        assert f"drawing {what} from {name} (same settings)" in messages
     assert run_file.read_bytes() == before
-    assert {name: (folder / name).read_bytes() for name in convergence} == convergence
+    assert {path.name: path.read_bytes() for path in again.figures} == drawn
     assert {p.name for p in again.figures} == IRIS_FIGURES
     assert _final_numbers(again.index) == _final_numbers(first.index)
 

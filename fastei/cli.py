@@ -472,8 +472,8 @@ def _add_reproduce_parser(subparsers) -> None:
                     "and write the self-contained report DIR/index.html. The measured values "
                     "are stored in the run files: a second call computes nothing and only "
                     "redraws, and a killed one finishes only what is missing. The paper's "
-                    "settings take hours; --quick takes about two minutes for 'all' on two "
-                    "cores.")
+                    "settings take about 100 minutes on two cores; --quick about a minute for "
+                    "'all'.")
     parser.add_argument("study", choices=("iris", "mnist", "all"),
                         help="the Iris runs, the MNIST runs (with the variants of Figs. 4 "
                              "and 8), or both; Figs. 1, 3, 6 and 7 are always drawn")

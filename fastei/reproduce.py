@@ -975,7 +975,7 @@ def reproduce(directory, study: Study | None = None, *, workers: int | None = No
         after a complete call, the rest after a killed one. Figures are written beside
         ``index.html``.
     study : Study, optional
-        Default ``paper_study("all")`` (hours on a small machine; see
+        Default ``paper_study("all")`` (about 100 minutes on two cores; see
         :func:`paper_study` for the quick version).
     workers : int, optional
         Processes that train the runs and measure them (default: one per core).

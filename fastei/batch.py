@@ -126,11 +126,22 @@ def _converged_task(network, span, measures, options) -> dict:
     return {name: float(value(name)) for name in measures}
 
 
-def _set_threads(threads: int) -> None:
-    """Worker initializer: share the cores among the workers."""
+def _set_threads(threads: int, parent: int) -> None:
+    """Worker initializer: share the cores among the workers, and end the worker when
+    ``parent``, the process that started it, is killed (it would otherwise wait for tasks
+    for ever)."""
+    import threading
+
     import numba
 
     numba.set_num_threads(threads)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 class _Inline(cf.Executor):
@@ -236,7 +247,7 @@ def _executor(executor, workers, scheduler):
     threads = max(1, (os.cpu_count() or 1) // workers)
     # spawned, not forked: this process may already run OpenMP threads
     pool = cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                  initializer=_set_threads, initargs=(threads,))
+                                  initializer=_set_threads, initargs=(threads, os.getpid()))
     return pool, pool
 
 

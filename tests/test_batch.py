@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -208,3 +209,36 @@ def test_worker_processes_take_tanh_and_relu_networks(tmp_path):
         assert (pooled.done, pooled.failed) == (4, []) and pooled.records == inline.records
         values[activation] = pooled.records
     assert values["tanh"] != values["relu"]
+
+
+def _children(pid):
+    """PIDs of the living processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_worker_processes_end_when_the_batch_is_killed(run_file, tmp_path):
+    process = subprocess.Popen(_cli(run_file, "--store", tmp_path / "k.h5", "--workers", "2",
+                                    "--samples", "3e7", "-q"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    children = []
+    while time.monotonic() < deadline and len(children) < 2:
+        time.sleep(0.1)
+        children = _children(process.pid)
+    assert len(children) >= 2  # two workers (and multiprocessing's resource tracker)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(Path(f"/proc/{c}").exists() for c in children):
+        time.sleep(0.1)
+    left = [c for c in children if Path(f"/proc/{c}").exists()
+            and Path(f"/proc/{c}/stat").read_text().rpartition(")")[2].split()[0] != "Z"]
+    assert left == []

@@ -30,8 +30,9 @@ __all__ = ["BatchSummary", "LayerRecord", "estimate", "format_table", "iter_meas
 DEFAULT_MEASURES = ("ei", "ei_parts", "sensitivity")
 # The estimator keywords a batch passes on; each changes the values, except max_memory.
 _KEYWORDS = ("samples", "sensitivity_samples", "in_bins", "out_bins", "in_range", "out_range",
-             "seed", "overflow", "method", "max_memory")
+             "seed", "overflow", "method", "cells", "points_per_cell", "max_memory")
 _UNKEYED = ("max_memory",)
+_STRATIFIED = ("cells", "points_per_cell")  # keyed only for method="converged", which uses them
 
 
 @dataclass
@@ -84,6 +85,8 @@ def _measure_task(network, span, measures, options) -> dict:
     """The values of ``measures`` for one span: one public estimator call per measure, or
     one :func:`fastei.measure` call when there are several (the same values). Tasks draw
     no progress bar of their own: the batch has one over tasks."""
+    if options["method"] == "converged":
+        return _converged_task(network, span, measures, options)
     options = {**options, "progress": False}
     if len(measures) > 1:
         result = estimators.measure(network, span=span, **options)
@@ -108,11 +111,48 @@ def _terminate_workers(pool: cf.ProcessPoolExecutor) -> None:
         process.terminate()
 
 
-def _set_threads(threads: int) -> None:
-    """Worker initializer: share the cores among the workers."""
+def _converged_task(network, span, measures, options) -> dict:
+    """Converged values of one layer (:func:`fastei.convergence.converged_value`): exact
+    EI_parts and sensitivity, EI exact or stratified; each computed once."""
+    from .convergence import converged_value
+
+    start, end = span
+    if start != end:
+        raise ValueError("method='converged' measures one layer; give single-layer spans")
+    keywords = {k: options[k] for k in ("in_bins", "out_bins", "in_range", "out_range",
+                                        "overflow", "seed", "max_memory", "cells",
+                                        "points_per_cell")}
+    needed = dict.fromkeys(part for name in measures for part in _DERIVED.get(
+        name, ("ei",) if name == "ei_standard_error" else (name,)))
+    found = {part: converged_value(network, part, span=start, **keywords) for part in needed}
+
+    def value(name):
+        if name == "ei_standard_error":
+            return found["ei"][1]
+        if name in _DERIVED:
+            first, second = _DERIVED[name]
+            return found[first][0] - found[second][0]
+        return found[name][0]
+
+    return {name: float(value(name)) for name in measures}
+
+
+def _set_threads(threads: int, parent: int) -> None:
+    """Worker initializer: share the cores among the workers, and end the worker when
+    ``parent``, the process that started it, is killed (it would otherwise wait for tasks
+    for ever)."""
+    import threading
+
     import numba
 
     numba.set_num_threads(threads)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 class _Inline(cf.Executor):
@@ -153,9 +193,13 @@ def _settings(measures, options) -> tuple[dict, dict]:
     if isinstance(keywords["seed"], bool) or not isinstance(keywords["seed"], int):
         raise TypeError(f"seed must be an integer so that stored results can be reused, got "
                         f"{keywords['seed']!r}")
+    if "ei_standard_error" in measures and keywords["method"] != "converged":
+        raise ValueError("ei_standard_error is the standard error of the converged EI; it "
+                         "needs method='converged'")
     make_options(keywords, methods=_METHODS, sample_rules=False)  # before any file is touched
+    unkeyed = _UNKEYED + (() if keywords["method"] == "converged" else _STRATIFIED)
     settings = {k: (list(map(float, v)) if isinstance(v, tuple | list) else v)
-                for k, v in keywords.items() if k not in _UNKEYED}
+                for k, v in keywords.items() if k not in unkeyed}
     settings["estimator_version"] = ESTIMATOR_VERSION
     return keywords, settings
 
@@ -214,7 +258,7 @@ def _executor(executor, workers, scheduler):
     threads = max(1, (os.cpu_count() or 1) // workers)
     # spawned, not forked: this process may already run OpenMP threads
     pool = cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                  initializer=_set_threads, initargs=(threads,))
+                                  initializer=_set_threads, initargs=(threads, os.getpid()))
     return pool, pool
 
 
@@ -231,7 +275,8 @@ def estimate(paths, *, measures=DEFAULT_MEASURES, spans=None, snapshots=None, ex
         Run files (docs/FORMAT.md), possibly still being written: their complete
         snapshots are measured.
     measures : sequence of str, default ("ei", "ei_parts", "sensitivity")
-        Names from :data:`fastei.results.MEASURES`.
+        Names from :data:`fastei.results.MEASURES` (``"ei_standard_error"``, the standard
+        error of the converged EI, needs ``method="converged"``).
     spans : sequence of int or (int, int), optional
         Layers, or ``(start, end)`` spans; default every layer. Negative counts from the end.
     snapshots : sequence of int, optional
@@ -250,7 +295,9 @@ def estimate(paths, *, measures=DEFAULT_MEASURES, spans=None, snapshots=None, ex
     **options
         Estimator keywords: ``samples``, ``sensitivity_samples``, ``in_bins``,
         ``out_bins``, ``in_range``, ``out_range``, ``seed`` (an integer), ``overflow``,
-        ``method``, ``max_memory``.
+        ``method`` (``"sampled"`` or ``"converged"``: exact EI_parts and sensitivity, EI
+        exact for one or two inputs, else stratified with ``cells`` and
+        ``points_per_cell``), ``max_memory``.
 
     Returns
     -------

@@ -270,7 +270,8 @@ def _add_estimate_parser(subparsers) -> None:
     parser.add_argument("--measures", type=lambda text: tuple(text.split(",")),
                         default=("ei", "ei_parts", "sensitivity"),
                         help="comma-separated measures: ei, ei_parts, sensitivity, degeneracy, "
-                             "phi_feedforward (default: ei,ei_parts,sensitivity)")
+                             "phi_feedforward, ei_standard_error (with --method converged) "
+                             "(default: ei,ei_parts,sensitivity)")
     parser.add_argument("--spans", type=_spans,
                         help="comma-separated layers or START-END spans, e.g. 0,1,0-2 "
                              "(default: every layer)")
@@ -473,8 +474,11 @@ def _add_reproduce_parser(subparsers) -> None:
         "reproduce", help="train, measure and draw every figure of the paper into a report",
         description="Train the paper's runs into DIR/runs/ (a run whose file is already "
                     "complete is kept), measure them, draw every figure of the paper into DIR "
-                    "and write the self-contained report DIR/index.html. The paper's settings "
-                    "take hours; --quick takes about two minutes for 'all' on two cores.")
+                    "and write the self-contained report DIR/index.html. The measured values "
+                    "are stored in the run files: a second call computes nothing and only "
+                    "redraws, and a killed one finishes only what is missing. The paper's "
+                    "settings take about 100 minutes on two cores; --quick about a minute for "
+                    "'all'.")
     parser.add_argument("study", choices=("iris", "mnist", "all"),
                         help="the Iris runs, the MNIST runs (with the variants of Figs. 4 "
                              "and 8), or both; Figs. 1, 3, 6 and 7 are always drawn")
@@ -483,6 +487,8 @@ def _add_reproduce_parser(subparsers) -> None:
                              "fewer Iris epochs, coarser exact figures")
     parser.add_argument("-o", "--output", required=True, type=Path,
                         help="report folder, e.g. report (created if missing)")
+    parser.add_argument("--workers", type=int,
+                        help="processes that train and measure (default: one per core)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     parser.set_defaults(handler=_run_reproduce)
 
@@ -494,9 +500,14 @@ def _run_reproduce(args) -> int:
         if not args.quiet:
             print(message, file=sys.stderr, flush=True)
 
-    result = reproduce(args.output, paper_study(args.study, quick=args.quick), progress=say)
+    result = reproduce(args.output, paper_study(args.study, quick=args.quick),
+                       workers=args.workers, progress=say)
+    seconds = result.seconds
     print(f"wrote {result.index}: {len(result.figures)} figures, {len(result.trained)} runs "
-          f"trained and {len(result.reused)} reused, in {result.seconds:.0f} s")
+          f"trained and {len(result.reused)} reused, {result.computed} measuring tasks "
+          f"computed and {result.stored} stored already, in {seconds['all']:.0f} s (training "
+          f"{seconds['training']:.0f} s, measuring {seconds['measuring']:.0f} s, drawing "
+          f"{seconds['drawing']:.0f} s)")
     return 0
 
 

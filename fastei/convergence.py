@@ -18,7 +18,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["ConvergenceResult", "ExtrapolationResult", "converge_by_doubling", "extrapolate"]
+__all__ = ["ConvergenceResult", "ExtrapolationResult", "converge_by_doubling", "converged_value",
+           "extrapolate"]
+
+_CONVERGED_QUANTITIES = ("ei", "ei_parts", "sensitivity")
 
 DEFAULT_EXTRAPOLATION_SAMPLES = tuple(range(100_000, 2_000_001, 100_000))
 
@@ -195,3 +198,46 @@ def extrapolate(estimate: Callable[[int], float], *, samples=DEFAULT_EXTRAPOLATI
     value = float(_power_law(at / scale, amplitude, alpha, limit))
     return ExtrapolationResult(value, float(amplitude * scale**alpha), float(alpha),
                                float(limit), tuple(counts), tuple(values.tolist()))
+
+
+def converged_value(network, quantity="ei", *, span=0, in_bins=8, out_bins=8, in_range=None,
+                    out_range=None, overflow="clip", seed=0, cells=4000,
+                    points_per_cell=2048, max_memory="1GiB") -> tuple[float, float]:
+    """The infinite-sample value of a measure of one layer and its standard error.
+
+    EI: exact for one or two inputs (standard error 0), else stratified
+    (:func:`fastei.ei_stratified`, which needs ``overflow="clip"``); EI_parts and
+    sensitivity: exact (standard error 0).
+
+    Parameters
+    ----------
+    network : Network or weights
+    quantity : {"ei", "ei_parts", "sensitivity"}, default "ei"
+    span : int, default 0
+        The layer.
+    in_bins, out_bins, in_range, out_range, overflow, seed, cells, points_per_cell, max_memory
+        As in :func:`fastei.measure`.
+
+    Returns
+    -------
+    (float, float)
+        Value and standard error, in bits.
+    """
+    from . import estimators
+    from .network import as_network
+
+    if quantity not in _CONVERGED_QUANTITIES:
+        raise ValueError(f"quantity must be one of {', '.join(map(repr, _CONVERGED_QUANTITIES))}; "
+                         f"got {quantity!r}")
+    binning = dict(span=span, in_bins=in_bins, out_bins=out_bins, in_range=in_range,
+                   out_range=out_range, max_memory=max_memory)
+    if quantity == "ei" and as_network(network).layers[span].n_in > 2:
+        if overflow != "clip":
+            raise ValueError(f"the converged EI of a layer with more than two inputs clips "
+                             f"out-of-range outputs; overflow={overflow!r} has no converged "
+                             "value, use overflow='clip'")
+        estimate = estimators.ei_stratified(network, seed=seed, cells=cells,
+                                            points_per_cell=points_per_cell, **binning)
+        return estimate.value, estimate.standard_error
+    function = getattr(estimators, quantity)
+    return function(network, method="exact", overflow=overflow, **binning), 0.0

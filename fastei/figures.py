@@ -1,9 +1,9 @@
 """The paper's figures as files: one function per ``fastei plot`` command.
 
-Functions that take run files measure the chosen snapshots through :func:`measure_file`,
-the one place where figures and :mod:`fastei.reproduce` call the batch code; the rest
-compute what they draw exactly (single edges, two-input layers). Every function writes
-its figure atomically in the format of the output's suffix and returns the path.
+Functions that take run files measure the chosen snapshots with
+:func:`fastei.batch.measure_run` (nothing is stored in the files); the rest compute what
+they draw exactly (single edges, two-input layers). Every function writes its figure
+atomically in the format of the output's suffix and returns the path.
 Figures are made outside pyplot, so nothing is left open.
 """
 
@@ -15,40 +15,15 @@ from pathlib import Path
 import numpy as np
 
 from ._files import check_output_path
+from .convergence import converged_value
 
 __all__ = ["FIGURE_DPI", "causal_plane_figure", "causal_plane_movie",
            "convergence_figure", "convergence_trace", "converged_value", "edges_figure",
-           "figure", "measure_file", "paper_single_edges", "sample_counts", "save",
+           "figure", "paper_single_edges", "sample_counts", "save",
            "single_edge_figure",
            "surfaces_figure", "training_figure"]
 
 FIGURE_DPI = 110
-_LIMIT_METHODS = ("ei", "ei_parts", "sensitivity")
-
-
-def measure_file(path, *, snapshots=None, **options) -> list:
-    """Measure every layer of the chosen snapshots of a run file (records as in
-    :func:`fastei.batch.measure_run`).
-
-    This is the only call into :mod:`fastei.batch`, so a batch engine with stored
-    results can take its place here.
-
-    Parameters
-    ----------
-    path : str or path-like
-        Run file.
-    snapshots : sequence of int, optional
-        Snapshot positions (negative from the end); default every snapshot.
-    **options
-        Options of :func:`fastei.measure`.
-
-    Returns
-    -------
-    list of fastei.batch.LayerRecord
-    """
-    from .batch import measure_run
-
-    return measure_run(path, snapshots=snapshots, **options)
 
 
 def figure(width=6.4, height=4.8):
@@ -95,8 +70,10 @@ def _run_labels(runs) -> dict:
 
 
 def _measured(runs, snapshots, options) -> tuple[dict, dict]:
+    from .batch import measure_run
+
     labelled = _run_labels(runs)
-    data = {label: measure_file(path, snapshots=snapshots, **options)
+    data = {label: measure_run(path, snapshots=snapshots, **options)
             for label, path in labelled.items()}
     return data, labelled
 
@@ -252,49 +229,6 @@ def sample_counts(largest, smallest=100) -> list[int]:
     """
     counts = [m * 10**e for e in range(12) for m in (1, 2, 5)]
     return [n for n in counts if smallest <= n <= largest]
-
-
-def converged_value(network, quantity="ei", *, span=0, in_bins=8, out_bins=8, in_range=None,
-                    out_range=None, overflow="clip", seed=0, cells=4000,
-                    points_per_cell=2048) -> tuple[float, float]:
-    """The infinite-sample value of a measure of one layer and its standard error.
-
-    EI: exact for one or two inputs (standard error 0), else stratified
-    (:func:`fastei.ei_stratified`, which needs ``overflow="clip"``); EI_parts and
-    sensitivity: exact (standard error 0).
-
-    Parameters
-    ----------
-    network : Network or weights
-    quantity : {"ei", "ei_parts", "sensitivity"}, default "ei"
-    span : int, default 0
-        The layer.
-    in_bins, out_bins, in_range, out_range, overflow, seed, cells, points_per_cell
-        As in :func:`fastei.measure`.
-
-    Returns
-    -------
-    (float, float)
-        Value and standard error, in bits.
-    """
-    from . import estimators
-    from .network import as_network
-
-    if quantity not in _LIMIT_METHODS:
-        raise ValueError(f"quantity must be one of {', '.join(map(repr, _LIMIT_METHODS))}; "
-                         f"got {quantity!r}")
-    binning = dict(span=span, in_bins=in_bins, out_bins=out_bins, in_range=in_range,
-                   out_range=out_range)
-    if quantity == "ei" and as_network(network).layers[span].n_in > 2:
-        if overflow != "clip":
-            raise ValueError(f"the converged EI of a layer with more than two inputs clips "
-                             f"out-of-range outputs; overflow={overflow!r} has no converged "
-                             "value, use overflow='clip'")
-        estimate = estimators.ei_stratified(network, seed=seed, cells=cells,
-                                            points_per_cell=points_per_cell, **binning)
-        return estimate.value, estimate.standard_error
-    function = getattr(estimators, quantity)
-    return function(network, method="exact", overflow=overflow, **binning), 0.0
 
 
 def convergence_trace(network, quantity="ei_parts", *, samples, span=0, seed=0, **binning):

@@ -4,8 +4,10 @@ A :class:`Study` lists the training runs (Iris and reduced MNIST, three seeds ea
 MNIST variants with a hidden layer removed and with redundant layers added; tanh and relu
 MNIST) and the measurement and figure settings. :func:`paper_study` gives the paper's
 settings or a quick version of them; :func:`reproduce` trains the runs into
-``DIR/runs/`` (a run whose file is already complete is kept), measures them, draws every
-figure of the paper into ``DIR`` and writes ``DIR/index.html``.
+``DIR/runs/`` (a run whose file is already complete is kept), measures them with
+:func:`fastei.batch.estimate`, which stores every value in the run files (a second call
+computes nothing, a killed one only what is missing), draws every figure of the paper into
+``DIR`` and writes ``DIR/index.html``.
 
 Examples
 --------
@@ -28,16 +30,15 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from ._files import check_output_path
+from ._files import check_output_path, write_atomically
 from .figures import (
-    converged_value,
     convergence_trace,
     figure,
-    measure_file,
     paper_single_edges,
     sample_counts,
     save,
@@ -252,15 +253,21 @@ class Reproduction:
         Every figure file drawn.
     trained, reused : tuple of str
         Labels of the runs trained now, and of those whose complete file was kept.
-    seconds : float
-        Wall time.
+    computed, stored : int
+        Measuring tasks (one layer of one snapshot, plug-in or converged) computed now, and
+        those whose values were stored in the run files already.
+    seconds : dict
+        Wall time in seconds of ``"training"``, ``"measuring"``, ``"drawing"`` and in
+        ``"all"``.
     """
 
     index: Path
     figures: tuple
     trained: tuple
     reused: tuple
-    seconds: float
+    computed: int
+    stored: int
+    seconds: dict
 
 
 @dataclass
@@ -304,47 +311,130 @@ def _measure_options(study: Study, spec: RunSpec) -> dict:
                 **GROUPS[spec.group].measure)
 
 
-def _converged(study, spec, run, positions) -> dict:
-    """Converged EI and exact EI_parts of every layer at the chosen snapshots."""
-    overflow = GROUPS[spec.group].measure.get("overflow", "clip")
-    found = {}
-    for position in positions:
-        snap = run.snapshots[position]
-        for layer in range(len(snap.network)):
-            if overflow != "clip":
-                found[(snap.epoch, layer)] = f"overflow={overflow!r}"
-                continue
-            options = dict(span=layer, in_bins=study.bins, out_bins=study.bins,
-                           seed=study.noise_seed)
-            value, error = converged_value(snap.network, "ei", cells=study.cells,
-                                           points_per_cell=study.points_per_cell, **options)
-            parts, _ = converged_value(snap.network, "ei_parts", **options)
-            found[(snap.epoch, layer)] = (value, error, parts)
-    return found
-
-
-def _train_and_measure(study, runs_folder, say):
+def _train_file(config, path: Path) -> None:
+    """Train one run into ``path`` (a worker process's task)."""
     from .train import train
 
-    measured, trained, reused = [], [], []
+    train(config, output=path, overwrite=True)
+
+
+def _train(study, runs_folder, say, workers) -> tuple[dict, tuple, tuple]:
+    """Every run of the study, trained now (in ``workers`` processes, longest first) or
+    kept from a complete file: ``{label: Run}``, the labels trained and those reused."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    from .io import read_run
+
+    paths = {spec.label: runs_folder / f"{spec.label}.h5" for spec in study.runs}
+    configs = {spec.label: spec.config() for spec in study.runs}
+    runs = {label: _complete(paths[label], configs[label]) for label in paths}
+    # longest first (epochs times widths, roughly the work), so the pool ends together
+    missing = sorted((label for label, run in runs.items() if run is None),
+                     key=lambda label: -configs[label].epochs * len(configs[label].widths))
+    for label in missing:
+        say(f"training {label} ({configs[label].epochs} epochs)")
+    if len(missing) > 1 and workers > 1:
+        with cf.ProcessPoolExecutor(min(workers, len(missing)),
+                                    mp_context=multiprocessing.get_context("spawn")) as pool:
+            for done in [pool.submit(_train_file, configs[label], paths[label])
+                         for label in missing]:
+                done.result()
+    else:
+        for label in missing:
+            _train_file(configs[label], paths[label])
+    runs.update({label: read_run(paths[label]) for label in missing})
+    reused = tuple(label for label in paths if label not in missing)
+    return runs, tuple(label for label in paths if label in missing), reused
+
+
+class _Tally:
+    """Tasks computed and reused over the batches of a reproduction; progress lines."""
+
+    def __init__(self, say):
+        self.say, self.computed, self.stored = say, 0, 0
+        self._total = self._done = 0
+
+    def progress(self, total) -> None:
+        if total is not None:
+            self._total, self._done = total, 0
+            return
+        self._done += 1
+        if self._total >= 100 and self._done % (self._total // 10) == 0:
+            self.say(f"  {self._done}/{self._total} tasks")
+
+    def add(self, summary, what) -> list:
+        """The summary's records; a failed task stops the reproduction."""
+        if summary.failed:
+            raise ValueError(f"{len(summary.failed)} {what} failed (the values measured are "
+                             f"stored; run again to retry): {summary.failed[0]}")
+        self.computed += summary.done
+        self.stored += summary.skipped
+        self.say(f"  {summary.summary()}")
+        return summary.records
+
+
+def _batches(study, positions, options_of):
+    """Runs that share their estimator options and snapshot positions, for one batch each."""
+    batches = {}
     for spec in study.runs:
-        path = runs_folder / f"{spec.label}.h5"
-        config = spec.config()
-        run = _complete(path, config)
-        if run is None:
-            say(f"training {spec.label} ({config.epochs} epochs)")
-            run = train(config, output=path, overwrite=True)
-            trained.append(spec.label)
-        else:
-            reused.append(spec.label)
-        positions = _positions(len(run.snapshots), study.snapshots)
-        say(f"measuring {spec.label} ({len(positions)} snapshots)")
-        records = measure_file(path, snapshots=positions, **_measure_options(study, spec))
-        last = positions[-1:] if study.converged_snapshots <= 1 else [
-            positions[i] for i in _positions(len(positions), study.converged_snapshots)]
-        measured.append(_Measured(spec, run, records,
-                                  _converged(study, spec, run, last)))
-    return measured, tuple(trained), tuple(reused)
+        options = options_of(spec)
+        if options is not None:
+            key = (tuple(sorted(options.items())), tuple(positions[spec.label]))
+            batches.setdefault(key, []).append(spec)
+    return batches.values()
+
+
+def _converged_positions(study, positions) -> list[int]:
+    if study.converged_snapshots <= 1:
+        return positions[-1:]
+    return [positions[i] for i in _positions(len(positions), study.converged_snapshots)]
+
+
+def _measure(study, runs, runs_folder, say, workers, tally) -> list[_Measured]:
+    """Measure every chosen snapshot through :func:`fastei.batch.estimate`, the values stored
+    in the run files (a rerun computes only what is missing); the converged EI (stratified,
+    with its standard error) and exact EI_parts at :func:`_converged_positions`."""
+    from .batch import LayerRecord, estimate
+
+    positions = {label: _positions(len(run.snapshots), study.snapshots)
+                 for label, run in runs.items()}
+    converged_at = {label: _converged_positions(study, p) for label, p in positions.items()}
+    sampled, converged = {}, {}
+
+    def run_batches(chosen, options_of, what, **common):
+        for specs in _batches(study, chosen, options_of):
+            files = [runs_folder / f"{spec.label}.h5" for spec in specs]
+            say(f"measuring {what} of {', '.join(spec.label for spec in specs)}")
+            summary = estimate(files, snapshots=chosen[specs[0].label], workers=workers,
+                               progress=tally.progress, **options_of(specs[0]), **common)
+            for record in tally.add(summary, what):
+                yield Path(record["file"]).stem, record
+
+    for label, r in run_batches(positions, partial(_measure_options, study), "plug-in values"):
+        sampled.setdefault(label, []).append(LayerRecord(
+            r["snapshot"], r["epoch"], r["span"][0], r["ei"], r["ei_parts"], r["sensitivity"],
+            r["sensitivity"] - r["ei"], r["ei"] - r["ei_parts"], r["settings"]))
+
+    def converged_options(spec):
+        if GROUPS[spec.group].measure.get("overflow", "clip") != "clip":
+            return None
+        return dict(in_bins=study.bins, out_bins=study.bins, seed=study.noise_seed,
+                    method="converged", cells=study.cells, points_per_cell=study.points_per_cell)
+
+    for label, r in run_batches(converged_at, converged_options, "converged values",
+                                measures=("ei", "ei_standard_error", "ei_parts")):
+        converged.setdefault(label, {})[(r["epoch"], r["span"][0])] = (
+            r["ei"], r["ei_standard_error"], r["ei_parts"])
+    measured = []
+    for spec in study.runs:
+        overflow = GROUPS[spec.group].measure.get("overflow", "clip")
+        found = converged.get(spec.label) or {
+            (runs[spec.label].snapshots[p].epoch, layer): f"overflow={overflow!r}"
+            for p in converged_at[spec.label]
+            for layer in range(len(runs[spec.label].snapshots[p].network))}
+        measured.append(_Measured(spec, runs[spec.label], sampled[spec.label], found))
+    return measured
 
 
 # ---- text ---------------------------------------------------------------------------------
@@ -372,7 +462,7 @@ def _measure_text(study, group_runs) -> str:
             f"bins, noise seed {study.noise_seed}, at {shown} snapshots per run")
 
 
-def _converged_text(study, group_runs) -> str:
+def _converged_text(study, group_runs, quantity="ei") -> str:
     reasons = {found for m in group_runs for found in m.converged.values()
                if isinstance(found, str)}
     if reasons:
@@ -381,10 +471,14 @@ def _converged_text(study, group_runs) -> str:
                 "paper's relu convention), and the stratified estimator keeps every sample.")
     where = ("the last snapshot" if study.converged_snapshots <= 1
              else f"{study.converged_snapshots} snapshots")
-    return (f"Stars with error bars: the converged EI at {where} (stratified, "
-            f"{study.cells} cells x {study.points_per_cell} points, +- one standard error), "
-            "drawn where it differs from the plug-in curve by more than its standard error: "
-            "the gap is the plug-in's sampling bias, not a change of the network.")
+    stratified = (f"stratified EI, {study.cells} cells x {study.points_per_cell} points, +- one "
+                  "standard error")
+    what = (f"the converged phi_feedforward at {where} ({stratified}, minus the exact "
+            "EI_parts)" if quantity == "phi_feedforward" else
+            f"the converged EI at {where} ({stratified})")
+    return (f"Stars with error bars: {what}, drawn where it differs from the plug-in curve by "
+            "more than its standard error: the gap is the plug-in's sampling bias, not a "
+            "change of the network.")
 
 
 def _accuracy(group_runs) -> str:
@@ -394,13 +488,62 @@ def _accuracy(group_runs) -> str:
 
 # ---- figures -------------------------------------------------------------------------------
 
-def _single_edges(study, folder):
+def _json(value):
+    """``value`` with arrays as lists and dict keys as text, for JSON."""
+    if isinstance(value, dict):
+        return {str(k): _json(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray | list | tuple):
+        return [_json(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _curves_from_json(kept):
+    """A :class:`fastei.plot.SingleEdgeCurves` from its :func:`_json` form."""
+    from .plot.single_edge import SingleEdgeCurves
+
+    def by_bins(values, kind):
+        return None if values is None else {int(b): kind(v) for b, v in values.items()}
+
+    return SingleEdgeCurves(
+        kept["activation"], np.array(kept["weights"]), by_bins(kept["ei"], np.array),
+        by_bins(kept["peak_weight"], float), by_bins(kept["peak_ei"], float),
+        None if kept["sampled_weights"] is None else np.array(kept["sampled_weights"]),
+        by_bins(kept["sampled_ei"], np.array), kept["settings"])
+
+
+def _single_edges(study, folder, say):
+    from matplotlib.lines import Line2D
+
     from .plot import plot_single_edges
+    from .plot._style import layer_colour
 
     weights = np.round(np.arange(0.0, 10.0 + study.edge_step / 2, study.edge_step), 10)
-    curves = paper_single_edges(ACTIVATIONS, weights=weights, samples=study.edge_samples,
-                                seed=study.noise_seed)
-    path = save(plot_single_edges(curves, fig=figure(14.0, 4.2)), folder / "fig1abc-edges.png")
+    settings = {"edge_step": study.edge_step, "edge_samples": study.edge_samples,
+                "noise_seed": study.noise_seed}
+
+    def compute():
+        return [_json(dataclasses.asdict(curve)) for curve in paper_single_edges(
+            ACTIVATIONS, weights=weights, samples=study.edge_samples, seed=study.noise_seed)]
+
+    curves = [_curves_from_json(kept) for kept in _kept(
+        folder, "single-edges.json", settings, compute, say,
+        "drawing Fig. 1a-c (single edges), the curves")]
+    fig = plot_single_edges(curves, fig=figure(14.0, 4.6))
+    for curve, ax in zip(curves, fig.axes, strict=True):
+        ax.get_legend().remove()  # one legend for the three panels, below them
+        ax.axvline(PAPER_PEAKS[curve.activation][1], color="0.3", linestyle=":", linewidth=1.2)
+    handles = [Line2D([], [], color=layer_colour(i), label=f"{b} bins")
+               for i, b in enumerate(curves[0].ei)]
+    handles += [Line2D([], [], color="0.5", marker="v", markeredgecolor="black",
+                       linestyle="none", label="measured peak (highest point)"),
+                Line2D([], [], color="0.3", linestyle=":",
+                       label="the paper's stated peak (e, coth(1), 1)")]
+    if study.edge_samples is not None:
+        handles.append(Line2D([], [], color="0.5", marker=".", linestyle="none",
+                              label=f"plug-in, {_count(study.edge_samples)} samples"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles),
+               fontsize="small")
+    path = save(fig, folder / "fig1abc-edges.png")
     peaks, rows = [], []
     for curve in curves:
         name, value = PAPER_PEAKS[curve.activation]
@@ -414,7 +557,8 @@ def _single_edges(study, folder):
                f"{study.edge_step}), x uniform over the activation's range ((0, 1) for "
                f"sigmoid and relu, (-1, 1) for tanh), input and output at 8, 16, 32 and 64 "
                f"bins; relu outputs above 1 dropped, as in the paper.{sampled} Triangles mark "
-               f"each curve's highest point. Measured peaks: {'; '.join(peaks)}. The curves "
+               f"each curve's highest point, the measured peak; the dotted line is the peak "
+               f"the paper states. Measured peaks: {'; '.join(peaks)}. The curves "
                "have narrow spikes where bin edges line up, so the peak moves with the bin "
                "count.")
     table = Table("Fig. 1a-c: where the single-edge EI peaks",
@@ -424,12 +568,20 @@ def _single_edges(study, folder):
     return Figure(path, caption, "Fig. 1a-c: EI of a single edge"), table
 
 
-def _surfaces(study, folder):
+def _surfaces(study, folder, say):
     from .plot import plot_surfaces, two_input_surfaces
+    from .plot.two_input import TwoInputSurfaces
 
     grid = np.linspace(-10.0, 10.0, study.surface_points)
-    surfaces = {a: two_input_surfaces(a, w1=grid, w2=grid, bins=study.surface_bins)
-                for a in ACTIVATIONS}
+    settings = {"surface_points": study.surface_points, "surface_bins": study.surface_bins}
+    kept = _kept(folder, "two-input-surfaces.json", settings, lambda: {
+        a: _json(dataclasses.asdict(two_input_surfaces(a, w1=grid, w2=grid,
+                                                       bins=study.surface_bins)))
+        for a in ACTIVATIONS}, say, "drawing Figs. 1d-f and 3 (two-input layers), the surfaces")
+    surfaces = {a: TwoInputSurfaces(
+        s["activation"], np.array(s["w1"]), np.array(s["w2"]),
+        {name: np.array(v) for name, v in s["values"].items()}, s["settings"])
+        for a, s in kept.items()}
     setting = (f"C = f(w1 A + w2 B), computed exactly (no sampling) on a {study.surface_points} x "
                f"{study.surface_points} grid of weights from -10 to 10, A and B uniform over "
                f"the activation's range, {study.surface_bins} bins")
@@ -508,7 +660,8 @@ def _over_training(study, folder, group_runs, quantity, name, title, what):
     caption = (f"{what} of every layer (colour) of each run (line style) over training, above "
                f"the training (black) and test (red) loss. Runs: {_training_text(group_runs)}; "
                f"final test accuracy {_accuracy(group_runs)}. Measures: "
-               f"{_measure_text(study, group_runs)}.\n\n{_converged_text(study, group_runs)}")
+               f"{_measure_text(study, group_runs)}.\n\n"
+               f"{_converged_text(study, group_runs, quantity)}")
     return Figure(path, caption, title)
 
 
@@ -553,37 +706,103 @@ def _movie(study, folder, group_runs):
                   "Fig. 4 movie: the redundant-layer network in the causal plane")
 
 
-def _convergence(study, folder):
+def _convergence_legend(fig, labels) -> None:
+    """One legend below the panels (a colour per trace, the limits dashed) instead of one
+    per panel over the curves."""
+    from matplotlib.lines import Line2D
+
+    from .plot._style import layer_colour
+
+    for ax in fig.axes:
+        ax.get_legend().remove()
+    handles = [Line2D([], [], color=layer_colour(i), marker="o", markersize=3, label=label)
+               for i, label in enumerate(labels)]
+    handles.append(Line2D([], [], color="0.3", linestyle="--", linewidth=1,
+                          label="converged value (in the trace's colour)"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles),
+               fontsize="small")
+
+
+def _kept(folder, name, settings, compute, say, what):
+    """``compute()`` (JSON types), kept in ``folder/name`` with ``settings`` (and the
+    estimators' version): a later call with the same settings reads it instead."""
+    import json
+
+    from .results import ESTIMATOR_VERSION
+
+    settings = {**settings, "estimator_version": ESTIMATOR_VERSION}
+    path = folder / name
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        if kept["settings"] == settings:
+            say(f"{what} from {name} (same settings)")
+            return kept["values"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # missing or unreadable: computed again
+    say(f"{what}, computing them into {name}")
+    values = compute()
+    write_atomically(path, json.dumps({"settings": settings, "values": values}))
+    return values
+
+
+def _convergence_traces(study, folder, say) -> dict:
+    """The plug-in traces and limits of Figs. 6 and 7: ``{panel: {label: [counts, values,
+    limit]}}``, kept in ``folder/convergence-traces.json``."""
     from .network import Network
+
+    counts = sample_counts(study.convergence_samples)
+
+    def trace(network, quantity, **binning):
+        (samples, values), (limit, _) = convergence_trace(
+            network, quantity, samples=counts, seed=study.noise_seed, **binning)
+        return [list(samples), list(values), limit]
+
+    def compute():
+        rng = np.random.default_rng(study.noise_seed)
+        layer = rng.uniform(-1, 1, size=(30, 30)) / math.sqrt(30)
+        panels = {"fig6": {f"{bins} bins": trace(layer, "ei_parts", in_bins=bins,
+                                                 out_bins=bins)
+                           for bins in study.fig6_bins}}
+        for scale in (1, 5):
+            layers = {w: Network.from_weights([rng.uniform(-scale, scale, size=(w, w))
+                                               / math.sqrt(w)]) for w in study.fig7_widths}
+            for quantity in ("ei", "ei_parts"):
+                panels[f"fig7 {scale} {quantity}"] = {
+                    f"width {width}": trace(network, quantity, in_bins=study.bins,
+                                            out_bins=study.bins, cells=study.cells,
+                                            points_per_cell=study.points_per_cell)
+                    for width, network in layers.items()}
+        return panels
+
+    settings = {"convergence_samples": study.convergence_samples, "bins": study.bins,
+                "fig6_bins": list(study.fig6_bins), "fig7_widths": list(study.fig7_widths),
+                "noise_seed": study.noise_seed, "cells": study.cells,
+                "points_per_cell": study.points_per_cell}
+    return _kept(folder, "convergence-traces.json", settings, compute, say,
+                 "drawing Figs. 6 and 7 (convergence with samples), their traces")
+
+
+def _convergence(study, folder, say):
     from .plot import plot_convergence
 
-    rng = np.random.default_rng(study.noise_seed)
-    counts = sample_counts(study.convergence_samples)
-    layer = rng.uniform(-1, 1, size=(30, 30)) / math.sqrt(30)
-    traces, limits = {}, {}
-    for bins in study.fig6_bins:
-        label = f"{bins} bins"
-        traces[label], (limits[label], _) = convergence_trace(
-            layer, "ei_parts", samples=counts, in_bins=bins, out_bins=bins,
-            seed=study.noise_seed)
-    fig = figure(7.0, 5.0)
-    plot_convergence(traces, "ei_parts", reference=limits, ax=fig.add_subplot()).set_yscale("log")
+    def draw(panel, quantity, ax):
+        traces = {label: (counts, values) for label, (counts, values, _) in panel.items()}
+        limits = {label: limit for label, (_, _, limit) in panel.items()}
+        return plot_convergence(traces, quantity, reference=limits, ax=ax)
+
+    panels = _convergence_traces(study, folder, say)
+    fig = figure(7.0, 5.4)
+    draw(panels["fig6"], "ei_parts", fig.add_subplot()).set_yscale("log")
+    _convergence_legend(fig, list(panels["fig6"]))
     fig6 = save(fig, folder / "fig6-convergence-bins.png")
 
-    fig = figure(12.0, 9.0)
+    fig = figure(12.0, 9.4)
     axes = fig.subplots(2, 2)
     for row, scale in enumerate((1, 5)):
-        layers = {w: Network.from_weights([rng.uniform(-scale, scale, size=(w, w)) / math.sqrt(w)])
-                  for w in study.fig7_widths}
         for column, quantity in enumerate(("ei", "ei_parts")):
-            traces, limits = {}, {}
-            for width, network in layers.items():
-                label = f"width {width}"
-                traces[label], (limits[label], _) = convergence_trace(
-                    network, quantity, samples=counts, seed=study.noise_seed, in_bins=study.bins,
-                    out_bins=study.bins, cells=study.cells, points_per_cell=study.points_per_cell)
-            ax = plot_convergence(traces, quantity, reference=limits, ax=axes[row, column])
+            ax = draw(panels[f"fig7 {scale} {quantity}"], quantity, axes[row, column])
             ax.set_title(f"weights U(+-{scale}/sqrt(fan_in))", fontsize="medium")
+    _convergence_legend(fig, list(panels["fig7 1 ei"]))
     fig7 = save(fig, folder / "fig7-convergence-widths.png")
     largest = _count(study.convergence_samples)
     return [
@@ -595,7 +814,7 @@ def _convergence(study, folder):
                      "above.",
                "Fig. 6: EI_parts converges with samples"),
         Figure(fig7, f"Plug-in EI (left) and EI_parts (right) of width -> width sigmoid layers "
-                     f"(widths {', '.join(map(str, study.fig7_widths))}, {study.bins} bins) "
+                     f"(widths {', '.join(map(str, study.fig7_widths))}; {study.bins} bins) "
                      f"against the number of noise samples (100 to {largest}; the paper went to "
                      "10^7), weights U(+-1/sqrt(fan_in)) (top) and U(+-5/sqrt(fan_in)) (bottom). "
                      f"Dashed: the converged values (EI exact for width 2, else stratified "
@@ -693,11 +912,10 @@ def _sections(study, measured, folder, say) -> list[Section]:
     by_group = {}
     for m in measured:
         by_group.setdefault(m.spec.group, []).append(m)
-    say("drawing Figs. 1 and 3 (exact single edges and two-input layers)")
-    edge_figure, peak_table = _single_edges(study, folder)
+    edge_figure, peak_table = _single_edges(study, folder, say)
     sections = [Section("Single edges and two-input layers (Figs. 1, 3)",
                         "Exact values: nothing here is sampled except the dots of Fig. 1a-c.",
-                        [edge_figure, *_surfaces(study, folder)], [peak_table])]
+                        [edge_figure, *_surfaces(study, folder, say)], [peak_table])]
     say("drawing Figs. 2, 4, 5, 8")
     drawn = {}
     for number, kind, group in _RUN_FIGURES:
@@ -717,16 +935,15 @@ def _sections(study, measured, folder, say) -> list[Section]:
         drawn.setdefault(number[0], []).extend(made)
     sections += [Section(heading, "", drawn[number]) for number, heading in _SECTIONS.items()
                  if number in drawn]
-    say("drawing Figs. 6 and 7 (convergence with samples)")
     sections.append(Section("Convergence of the estimates (Figs. 6, 7)", "",
-                            _convergence(study, folder)))
+                            _convergence(study, folder, say)))
     sections.append(Section("Final numbers", "", [], [_outcome_table(by_group),
                                                       _final_table(by_group),
                                                       _converged_table(study, measured)]))
     return sections
 
 
-def _summary(study, trained, reused) -> str:
+def _summary(study, trained, reused, tally) -> str:
     mode = ("the quick version: fewer epochs for Iris, 6 snapshots a run, 10^5 noise "
             "samples instead of the paper's 10^7, coarser exact figures; the shapes are real, "
             "the plug-in values carry more sampling bias than the paper's"
@@ -735,13 +952,16 @@ def _summary(study, trained, reused) -> str:
             f"structures of deep neural networks using information theory', computed by fastei "
             f"from its own training runs ({study.which}), with {mode}. Of its "
             f"{len(trained) + len(reused)} runs, {len(trained)} were "
-            f"trained now and {len(reused)} reused from complete files in runs/.\n\n"
+            f"trained now and {len(reused)} reused from complete files in runs/; of its "
+            f"{tally.computed + tally.stored} measuring tasks (one layer of one snapshot), "
+            f"{tally.computed} were computed now and {tally.stored} read back from the values "
+            "stored in the run files.\n\n"
             "Plug-in EI of wide layers (25 inputs at 8 bins have 4e22 input cells) is biased "
             "upward at any feasible sample count; where the converged value differs by more "
             "than its standard error, the figures show both.")
 
 
-def reproduce(directory, study: Study | None = None, *,
+def reproduce(directory, study: Study | None = None, *, workers: int | None = None,
               progress: Callable[[str], None] | None = None) -> Reproduction:
     """Train, measure and draw the study, and write ``directory/index.html``.
 
@@ -750,10 +970,15 @@ def reproduce(directory, study: Study | None = None, *,
     directory : str or path-like
         Report folder (created if missing). Runs go to ``directory/runs/<label>.h5``; a
         file that already holds every snapshot of the same configuration is kept, any
-        other is replaced. Figures are written beside ``index.html``.
+        other is replaced. The measured values are stored in the run files
+        (:mod:`fastei.results`), so a second call computes only what is missing: nothing
+        after a complete call, the rest after a killed one. Figures are written beside
+        ``index.html``.
     study : Study, optional
-        Default ``paper_study("all")`` (hours on a small machine; see
+        Default ``paper_study("all")`` (about 100 minutes on two cores; see
         :func:`paper_study` for the quick version).
+    workers : int, optional
+        Processes that train the runs and measure them (default: one per core).
     progress : callable, optional
         Called with a one-line message at each step.
 
@@ -767,8 +992,9 @@ def reproduce(directory, study: Study | None = None, *,
         If ``directory`` is a file, or the folder cannot be made or written (before any
         work).
     """
-    start = time.perf_counter()
+    clock = [("start", time.perf_counter())]
     study = paper_study("all") if study is None else study
+    workers = workers or os.cpu_count() or 1
     say = progress or (lambda message: None)
     folder = Path(os.fspath(directory))
     if folder.exists() and not folder.is_dir():
@@ -781,11 +1007,23 @@ def reproduce(directory, study: Study | None = None, *,
         raise type(exc)(f"cannot make the report folder {str(folder)!r} ({exc.strerror}); "
                         "choose a folder you may write to") from None
     check_output_path(folder / "index.html")
-    measured, trained, reused = _train_and_measure(study, runs_folder, say)
+    runs, trained, reused = _train(study, runs_folder, say, workers)
+    clock.append(("training", time.perf_counter()))
+    tally = _Tally(say)
+    measured = _measure(study, runs, runs_folder, say, workers, tally)
+    if tally.computed == 0:
+        say(f"nothing to compute: all {tally.stored} measuring tasks were stored in the run "
+            "files already; drawing only")
+    clock.append(("measuring", time.perf_counter()))
     sections = _sections(study, measured, folder, say)
     figures = tuple(Path(f.path) for s in sections for f in s.figures)
-    settings = {**study.settings(), "seconds": round(time.perf_counter() - start, 1)}
+    settings = {**study.settings(), "workers": workers,
+                "seconds": round(time.perf_counter() - clock[0][1], 1)}
     index = write_report(folder, sections, title="The causal structure of feedforward "
                                                  "networks: the paper's figures, by fastei",
-                         summary=_summary(study, trained, reused), settings=settings)
-    return Reproduction(index, figures, trained, reused, time.perf_counter() - start)
+                         summary=_summary(study, trained, reused, tally), settings=settings)
+    clock.append(("drawing", time.perf_counter()))
+    seconds = {name: now - before
+               for (_, before), (name, now) in zip(clock, clock[1:], strict=False)}
+    seconds["all"] = clock[-1][1] - clock[0][1]
+    return Reproduction(index, figures, trained, reused, tally.computed, tally.stored, seconds)

@@ -27,8 +27,10 @@ __all__ = ["ESTIMATOR_VERSION", "MEASURES", "ResultStore", "result_key", "stored
 
 ESTIMATOR_VERSION = 1
 """Version of the estimators' numbers: raise it when a change moves any stored value."""
-MEASURES = ("ei", "ei_parts", "sensitivity", "degeneracy", "phi_feedforward")
-"""Measures a result set can hold; a row stores the position of its measure here."""
+MEASURES = ("ei", "ei_parts", "sensitivity", "degeneracy", "phi_feedforward",
+            "ei_standard_error")
+"""Measures a result set can hold; a row stores the position of its measure here (append
+new names at the end, so that stored rows keep their meaning)."""
 
 FORMAT = "fastei-results"
 SCHEMA_VERSION = 1

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -265,3 +266,82 @@ def test_a_full_disk_while_the_store_is_set_up_is_one_line_and_no_crash(run_file
     assert results.stderr == "" or (  # the set made for the run may be damaged
         results.stderr.startswith(f"fastei results: warning: '{store}' is damaged: result "
                                   "set ") and results.stderr.count("\n") == 1)
+
+def test_converged_measures_one_at_a_time_or_together_with_the_standard_error(run_file, tmp_path):
+    network = read_run(run_file).snapshots[-1].network
+    reference = fastei.measure(network, span=1, method="converged", cells=200,
+                               points_per_cell=64)
+    stratified = fastei.ei_stratified(network, span=1, cells=200, points_per_cell=64)
+    options = dict(snapshots=[-1], spans=[1], method="converged", cells=200, points_per_cell=64)
+    alone = [estimate(run_file, measures=[name], store=tmp_path / f"{name}.h5", **options)
+             .records[0][name] for name in ("ei", "ei_parts", "sensitivity", "degeneracy",
+                                            "phi_feedforward", "ei_standard_error")]
+    assert alone == [reference.ei, reference.ei_parts, reference.sensitivity,
+                     reference.degeneracy, reference.phi_feedforward,
+                     stratified.standard_error]
+    assert stratified.standard_error > 0
+    together = estimate(run_file, measures=["ei", "ei_standard_error", "ei_parts"],
+                        store=tmp_path / "all.h5", **options)
+    assert [together.records[0][m] for m in ("ei", "ei_standard_error", "ei_parts")] == [
+        reference.ei, stratified.standard_error, reference.ei_parts]
+    # the stratified budget keys the converged values only
+    other = estimate(run_file, measures=["ei"], store=tmp_path / "all.h5",
+                     **{**options, "cells": 100})
+    assert other.done == 1 and other.key != together.key
+    assert other.records[0]["settings"]["cells"] == 100
+    assert "cells" not in estimate(run_file, spans=[0], snapshots=[0], store=tmp_path / "s.h5",
+                                   **FAST).records[0]["settings"]
+    with pytest.raises(ValueError, match="ei_standard_error is the standard error of the "
+                                         "converged EI; it needs method='converged'"):
+        estimate(run_file, measures=["ei_standard_error"], store=tmp_path / "x.h5")
+    failed = estimate(run_file, measures=["ei"], store=tmp_path / "y.h5",
+                      **{**options, "spans": [(0, 1)]}).failed
+    assert failed and failed[0].endswith("method='converged' measures one layer; give "
+                                         "single-layer spans")
+
+
+def test_worker_processes_take_tanh_and_relu_networks(tmp_path):
+    values = {}
+    for activation in ("tanh", "relu"):
+        path = tmp_path / f"{activation}.h5"
+        train(preset("mnist", epochs=1, activation=activation, seed=1), output=path)
+        options = dict(spans=[0, -1], samples=20_000, sensitivity_samples=300,
+                       overflow="drop" if activation == "relu" else "clip")
+        pooled = estimate(path, workers=2, store=tmp_path / f"{activation}-2.h5", **options)
+        inline = estimate(path, store=tmp_path / f"{activation}-1.h5", **options)
+        assert (pooled.done, pooled.failed) == (4, []) and pooled.records == inline.records
+        values[activation] = pooled.records
+    assert values["tanh"] != values["relu"]
+
+
+def _children(pid):
+    """PIDs of the living processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_worker_processes_end_when_the_batch_is_killed(run_file, tmp_path):
+    process = subprocess.Popen(_cli(run_file, "--store", tmp_path / "k.h5", "--workers", "2",
+                                    "--samples", "3e7", "-q"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    children = []
+    while time.monotonic() < deadline and len(children) < 2:
+        time.sleep(0.1)
+        children = _children(process.pid)
+    assert len(children) >= 2  # two workers (and multiprocessing's resource tracker)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(Path(f"/proc/{c}").exists() for c in children):
+        time.sleep(0.1)
+    left = [c for c in children if Path(f"/proc/{c}").exists()
+            and Path(f"/proc/{c}/stat").read_text().rpartition(")")[2].split()[0] != "Z"]
+    assert left == []

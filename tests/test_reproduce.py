@@ -2,14 +2,21 @@
 
 import base64
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from fastei.batch import estimate
 from fastei.cli import main
 from fastei.io import read_run
 from fastei.plot import single_edge_curves
 from fastei.reproduce import GROUPS, LONG, REDUNDANT, paper_study, reproduce
+from fastei.results import table
 from fastei.train import preset, train
 from tests.test_report import Page, assert_self_contained
 
@@ -76,20 +83,71 @@ def test_captions_state_the_settings_and_the_papers_peaks(iris_report):
         assert (abs(float(plug_in) - float(converged)) > float(error)) == (differs == "yes")
 
 
-def test_a_second_run_keeps_complete_runs_and_retrains_damaged_ones(iris_report):
+def test_a_second_run_computes_nothing_and_retrains_damaged_runs(iris_report):
     folder, first, _ = iris_report
+    # 2 snapshots x 3 layers plug-in, 3 layers of the last snapshot converged
+    assert (first.computed, first.stored) == (9, 0)
     run_file = folder / "runs" / "iris-seed1.h5"
-    before = run_file.stat().st_mtime_ns, run_file.read_bytes()
-    again = reproduce(folder, tiny("iris", 20))
+    before = run_file.read_bytes()
+    drawn = {path.name: path.read_bytes() for path in first.figures}
+    messages = []
+    again = reproduce(folder, tiny("iris", 20), progress=messages.append)
     assert again.trained == () and again.reused == ("iris-seed1",)
-    assert (run_file.stat().st_mtime_ns, run_file.read_bytes()) == before
+    assert (again.computed, again.stored) == (0, 9)
+    assert "nothing to compute: all 9 measuring tasks were stored in the run files already; " \
+           "drawing only" in messages
+    assert messages[-1] == ("drawing Figs. 6 and 7 (convergence with samples), their traces from "
+                            "convergence-traces.json (same settings)")
+    for what, name in (("Fig. 1a-c (single edges), the curves", "single-edges.json"),
+                       ("Figs. 1d-f and 3 (two-input layers), the surfaces",
+                        "two-input-surfaces.json")):
+        assert f"drawing {what} from {name} (same settings)" in messages
+    assert run_file.read_bytes() == before
+    assert {path.name: path.read_bytes() for path in again.figures} == drawn
     assert {p.name for p in again.figures} == IRIS_FIGURES
+    assert _final_numbers(again.index) == _final_numbers(first.index)
 
     # a run stopped early (fewer epochs than asked) is trained again, in full
     train(preset("iris", seed=1, epochs=10), output=run_file, overwrite=True)
     repaired = reproduce(folder, tiny("iris", 20))
-    assert repaired.trained == ("iris-seed1",)
+    assert repaired.trained == ("iris-seed1",) and (repaired.computed, repaired.stored) == (9, 0)
     assert read_run(run_file).snapshots[-1].epoch == 20
+
+
+def test_a_killed_reproduction_computes_only_what_is_missing(tmp_path):
+    slow = "tiny('iris', 20).replace(samples=2_000_000)"
+    script = (f"from tests.test_reproduce import tiny\nfrom fastei.reproduce import reproduce\n"
+              f"reproduce({str(tmp_path)!r}, {slow}, workers=1)")
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parents[1],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run_file = tmp_path / "runs" / "iris-seed1.h5"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if table(run_file):
+                break
+        except (OSError, ValueError):  # not written yet
+            pass
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    stored = len(table(run_file)) // 3  # three values a task
+    assert 0 < stored < 9
+    again = reproduce(tmp_path, tiny("iris", 20).replace(samples=2_000_000))
+    assert again.reused == ("iris-seed1",)
+    assert (again.computed, again.stored) == (9 - stored, stored)
+    plug_in = sorted((r["snapshot"], r["span_start"], r["measure"], r["value"])
+                     for r in table(run_file) if r["method"] == "sampled")
+    whole = tmp_path / "whole.h5"
+    estimate(run_file, store=whole, samples=2_000_000, sensitivity_samples=200)
+    assert plug_in == sorted((r["snapshot"], r["span_start"], r["measure"], r["value"])
+                             for r in table(run_file, store=whole))
+
+
+def _final_numbers(index):
+    """The text of the report's tables (every stored value they show)."""
+    html = index.read_text(encoding="utf-8")
+    return re.findall(r"<table.*?</table>", html, flags=re.S)
 
 
 def test_the_full_mnist_study_draws_the_variants_the_movie_and_fig8(tmp_path):

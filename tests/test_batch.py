@@ -85,10 +85,16 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_results(run_file, tmp_path):
     assert 0 < len(partial) < 27 and len(partial) % 3 == 0
     with open_readonly(store) as handle:  # the file opens cleanly after the kill
         assert "results" in handle
-    rerun = subprocess.run(_cli(run_file, "--store", store, *slow[:-1]), capture_output=True,
+    _assert_rerun_finishes(run_file, store, slow[:-1], len(partial) // 3, tmp_path)
+
+
+def _assert_rerun_finishes(run_file, store, options, stored, tmp_path):
+    """The same command again computes the 9 - ``stored`` missing tasks, and the store
+    then holds the values of an uninterrupted run (2e6 samples, 300 per node)."""
+    rerun = subprocess.run(_cli(run_file, "--store", store, *options), capture_output=True,
                            text=True, timeout=120)
     assert rerun.returncode == 0, rerun.stderr
-    assert f"{9 - len(partial) // 3} tasks done, {len(partial) // 3} skipped" in rerun.stderr
+    assert f"{9 - stored} tasks done, {stored} skipped" in rerun.stderr
     reference = tmp_path / "whole.h5"
     estimate(run_file, store=reference, samples=2_000_000, sensitivity_samples=300)
     assert _values(table(run_file, store=store)) == _values(table(run_file, store=reference))
@@ -224,13 +230,7 @@ def test_ctrl_c_stops_every_worker_at_once_and_the_rerun_finishes(run_file, tmp_
     assert _session_ends(process.pid)  # no worker lives on
     partial = len(table(run_file, store=store)) // 3
     assert 0 < partial < 9
-    rerun = subprocess.run(_cli(run_file, "--store", store, *slow), capture_output=True,
-                           text=True, timeout=120)
-    assert rerun.returncode == 0, rerun.stderr
-    assert f"{9 - partial} tasks done, {partial} skipped" in rerun.stderr
-    reference = tmp_path / "whole.h5"
-    estimate(run_file, store=reference, samples=2_000_000, sensitivity_samples=300)
-    assert _values(table(run_file, store=store)) == _values(table(run_file, store=reference))
+    _assert_rerun_finishes(run_file, store, slow, partial, tmp_path)
 
 
 def _file_size_limit(limit):

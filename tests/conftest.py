@@ -51,3 +51,12 @@ def _own_activation_registry(monkeypatch):
     from fastei import activations
 
     monkeypatch.setattr(activations, "_REGISTRY", dict(activations._REGISTRY))
+
+
+def multiplicities(tally):
+    """``m[c]`` = number of states seen ``c`` times, from a CountSum."""
+    large = np.concatenate(tally.large) if tally.large else np.zeros(0, np.int64)
+    m = np.zeros(max(tally.small.size, large.max(initial=0) + 1), np.int64)
+    m[:tally.small.size] = tally.small
+    np.add.at(m, large, 1)
+    return np.trim_zeros(m, "b")

@@ -14,7 +14,7 @@ from fastei._sampling import CHUNK_ROWS, count_joint, key_layout, plan_joint
 
 from . import reference as ref
 from . import strategies
-from .conftest import span_setup
+from .conftest import multiplicities, span_setup
 
 
 def _sigmoid(z):
@@ -34,15 +34,6 @@ def _joint_counts(weights, samples, seed=0, inputs=None, outputs=None, **options
     return count_joint(plan_joint(setup, _rng.stream_key(seed, _rng.JOINT_STREAM), samples,
                                   inputs, outputs, True, options.pop("max_memory", 2**30),
                                   **options))
-
-
-def _multiplicities(tally):
-    """``m[c]`` = number of states seen ``c`` times, from a CountSum."""
-    large = np.concatenate(tally.large) if tally.large else np.zeros(0, np.int64)
-    m = np.zeros(max(tally.small.size, large.max(initial=0) + 1), np.int64)
-    m[:tally.small.size] = tally.small
-    np.add.at(m, large, 1)
-    return np.trim_zeros(m, "b")
 
 
 def test_noise_matches_reference_bit_for_bit():
@@ -183,7 +174,7 @@ def test_joint_counts_equal_reference(widths, in_bins, out_bins):
     key = _rng.stream_key(3, _rng.JOINT_STREAM)
     xb, yb, _ = ref.joint_stream(_layers(weights), key, samples, (0, 1), (0, 1), in_bins, out_bins)
     for tally, states in ((counts.x, xb), (counts.y, yb), (counts.xy, np.hstack([xb, yb]))):
-        assert_array_equal(_multiplicities(tally), np.bincount(ref.state_counts(states)))
+        assert_array_equal(multiplicities(tally), np.bincount(ref.state_counts(states)))
     assert_allclose(counts.information(), ref.mutual_information(xb, yb), rtol=1e-12)
     assert_allclose(counts.pairs.sum(axis=(2, 3)), samples)
     assert_allclose(fastei.ei_parts_matrix(weights, samples=samples, seed=3, in_bins=in_bins,
@@ -198,7 +189,7 @@ def test_large_counts_are_tallied_exactly():
     key = _rng.stream_key(0, _rng.JOINT_STREAM)
     xb, yb, _ = ref.joint_stream(_layers(weights), key, 20_000, (0, 1), (0, 1), 2, 2)
     assert counts.x.large
-    assert_array_equal(_multiplicities(counts.x), np.bincount(ref.state_counts(xb)))
+    assert_array_equal(multiplicities(counts.x), np.bincount(ref.state_counts(xb)))
     assert_allclose(counts.information(), ref.mutual_information(xb, yb), rtol=1e-12)
 
 
@@ -311,4 +302,4 @@ def test_prefetch_distance_changes_no_count(ahead, monkeypatch):
     key = _rng.stream_key(0, _rng.JOINT_STREAM)
     xb, yb, _ = ref.joint_stream(_layers(weights), key, 20_000, (0, 1), (0, 1), 4, 8)
     expected = np.bincount(ref.state_counts(np.hstack([xb, yb])))
-    assert_array_equal(_multiplicities(counts.xy), expected)
+    assert_array_equal(multiplicities(counts.xy), expected)

@@ -39,7 +39,7 @@ from fastei._validation import check_memory
 
 from . import reference as ref
 from . import strategies
-from .conftest import span_setup
+from .conftest import multiplicities, span_setup
 
 
 def _sigmoid(z):
@@ -52,21 +52,12 @@ def _plan(weights, samples, max_memory, in_bins=8, **kwargs):
                       np.arange(setup.n_in), np.arange(setup.n_out), True, max_memory, **kwargs)
 
 
-def _multiplicities(tally):
-    """``m[c]`` = number of states seen ``c`` times, from a CountSum."""
-    large = np.concatenate(tally.large) if tally.large else np.zeros(0, np.int64)
-    m = np.zeros(max(tally.small.size, large.max(initial=0) + 1), np.int64)
-    m[:tally.small.size] = tally.small
-    np.add.at(m, large, 1)
-    return np.trim_zeros(m, "b")
-
-
 def assert_same_counts(got, expected):
     """Two JointCounts hold the same counts (and so the same bits)."""
     assert (got.n_valid, got.n_outside) == (expected.n_valid, expected.n_outside)
     for name in ("x", "y", "xy"):
-        assert_array_equal(_multiplicities(getattr(got, name)),
-                           _multiplicities(getattr(expected, name)))
+        assert_array_equal(multiplicities(getattr(got, name)),
+                           multiplicities(getattr(expected, name)))
     assert_array_equal(got.pairs, expected.pairs)
     assert got.information() == expected.information()
 
@@ -77,7 +68,7 @@ def assert_reference_counts(counts, weights, samples, in_bins=8, out_bins=8):
     layers = [(w, np.zeros(w.shape[0]), _sigmoid) for w in weights]
     xb, yb, _ = ref.joint_stream(layers, key, samples, (0, 1), (0, 1), in_bins, out_bins)
     for tally, states in ((counts.x, xb), (counts.y, yb), (counts.xy, np.hstack([xb, yb]))):
-        assert_array_equal(_multiplicities(tally), np.bincount(ref.state_counts(states)))
+        assert_array_equal(multiplicities(tally), np.bincount(ref.state_counts(states)))
 
 
 @pytest.mark.parametrize("n_out", [3, 12])

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
+from fastei.train import preset, train
+
 from . import strategies  # noqa: F401  (registers the "fastei" profile)
 
 settings.load_profile("fastei")
@@ -60,3 +62,11 @@ def multiplicities(tally):
     m[:tally.small.size] = tally.small
     np.add.at(m, large, 1)
     return np.trim_zeros(m, "b")
+
+
+@pytest.fixture(scope="module")
+def run_file(tmp_path_factory):
+    """A short Iris run (3 snapshots), one per test module: tests may store results in it."""
+    path = tmp_path_factory.mktemp("runs") / "iris.h5"
+    train(preset("iris", epochs=20, snapshot_every=10, seed=3), output=path)
+    return path

@@ -26,13 +26,6 @@ FAST = dict(samples=20_000, sensitivity_samples=300)
 CLI_FAST = ["--samples", "2e4", "--sensitivity-samples", "300"]
 
 
-@pytest.fixture(scope="module")
-def run_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("runs") / "iris.h5"
-    train(preset("iris", epochs=20, snapshot_every=10, seed=3), output=path)
-    return path
-
-
 def _values(rows):
     return sorted((r["snapshot"], r["span_start"], r["span_end"], r["measure"], r["value"])
                   for r in rows)

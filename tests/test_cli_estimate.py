@@ -9,7 +9,6 @@ import sys
 import time
 
 import h5py
-import numpy as np
 import pytest
 
 import fastei
@@ -21,13 +20,6 @@ from fastei.results import table
 from fastei.train import preset, train
 
 FAST = ["--samples", "2e4", "--sensitivity-samples", "300"]
-
-
-@pytest.fixture(scope="module")
-def run_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("runs") / "iris.h5"
-    train(preset("iris", epochs=20, snapshot_every=10, seed=3), output=path)
-    return path
 
 
 def test_estimate_prints_every_layer_and_records_values_and_settings(run_file, tmp_path, capsys):

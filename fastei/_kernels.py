@@ -553,23 +553,66 @@ def tally_counts(table, clear, small, large, n_large):
 
 
 @parallel_kernel
-def pair_counts(x_bins, y_bins, counts):
+def output_group_codes(y_bins, group, radix, out):
+    """Code of each row's bins in each group of ``group`` consecutive outputs.
+
+    ``out[g, r] = sum over t of (y_bins[g * group + t, r] + 1) * radix ** t``, so digit 0
+    marks a dropped output (bin ``-1``). Parameters: y_bins (m, n) int16; group, radix
+    int; out (ceil(m / group), n) int64.
+    """
+    m, n = y_bins.shape
+    for g in prange(out.shape[0]):
+        code = out[g]
+        for r in range(n):
+            code[r] = 0
+        scale = 1
+        for j in range(g * group, min(m, (g + 1) * group)):
+            row = y_bins[j]
+            for r in range(n):
+                code[r] += (row[r] + 1) * scale
+            scale *= radix
+
+
+@parallel_kernel
+def pair_counts(x_bins, codes, group, counts):
     """Accumulate the joint histogram of every (input, output) pair of bins.
 
     ``counts[i, j, x_bins[i, r], y_bins[j, r]] += 1`` for every row with
-    ``y_bins[j, r] >= 0``. Parameters: x_bins (k, n) int16; y_bins (m, n) int16;
-    counts (k, m, Bx, By) int64, C-contiguous.
+    ``y_bins[j, r] >= 0``, counted a group of outputs at a time: one increment of a
+    histogram of input ``i``'s bin and output group ``g``'s code counts ``i`` against
+    every output of the group; the histogram is then summed into the pairs and emptied.
+    Parameters: x_bins (k, n) int16; codes (G, n) int64 from :func:`output_group_codes`
+    of ``y_bins`` with ``group`` outputs a group and radix ``By + 1``; counts
+    (k, m, Bx, By) int64, C-contiguous.
     """
-    n_y_bins = counts.shape[3]
+    m, n_x_bins, n_y_bins = counts.shape[1], counts.shape[2], counts.shape[3]
+    radix = n_y_bins + 1
+    n_codes = radix ** group
     for i in prange(x_bins.shape[0]):
         x_row = x_bins[i]
-        for j in range(y_bins.shape[0]):
-            histogram = counts[i, j].ravel()
-            y_row = y_bins[j]
-            for r in range(x_bins.shape[1]):
-                by = y_row[r]
-                if by >= 0:
-                    histogram[np.uint64(x_row[r] * n_y_bins + by)] += 1
+        histogram = np.zeros(n_x_bins * n_codes, dtype=np.int64)
+        digits = np.zeros(group, dtype=np.int64)
+        for g in range(codes.shape[0]):
+            code = codes[g]
+            for r in range(x_row.shape[0]):
+                histogram[np.uint64(x_row[r] * n_codes + code[r])] += 1
+            members = min(group, m - g * group)
+            for x in range(n_x_bins):
+                digits[:] = 0
+                for c in range(radix ** members):  # digits count up as c does
+                    v = histogram[x * n_codes + c]
+                    if v != 0:
+                        histogram[x * n_codes + c] = 0
+                        for t in range(members):
+                            if digits[t] > 0:  # digit 0: the output was dropped
+                                counts[i, g * group + t, x, digits[t] - 1] += v
+                    t = 0
+                    while t < members:
+                        digits[t] += 1
+                        if digits[t] < radix:
+                            break
+                        digits[t] = 0
+                        t += 1
 
 
 @parallel_kernel

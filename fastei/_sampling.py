@@ -32,6 +32,7 @@ SMALL_COUNT = 4096   # counts up to this are tallied in a dense histogram
 SCAN_FACTOR = 8      # a pass scans up to this many chunks' rows to select one chunk's
 DENSE_STATE_BITS = 20  # output keys this narrow are counted in a dense array, not a table
 PREFETCH_DISTANCE = 16  # rows ahead whose home slot is prefetched while inserting
+PAIR_GROUP_BYTES = 1 << 16  # most bytes of an input's histogram against a group of outputs
 
 
 @dataclass(frozen=True)
@@ -330,6 +331,26 @@ def _pair_information(counts: np.ndarray) -> np.ndarray:
     return np.maximum(terms.sum(axis=(-2, -1)) / safe_n, 0.0)
 
 
+def output_group(span: Span, rows: int) -> int:
+    """Outputs whose pair histograms one increment counts together (see
+    :func:`fastei._kernels.pair_counts`): as many as keep an input's histogram within
+    ``PAIR_GROUP_BYTES`` and its sweep at most a quarter of the ``rows`` counted."""
+    group, radix = 1, span.out_bins + 1
+    while (group < span.n_out
+           and 8 * span.in_bins * radix ** (group + 1) <= min(PAIR_GROUP_BYTES, 2 * rows)):
+        group += 1
+    return group
+
+
+def count_pairs(span: Span, x_bins: np.ndarray, y_bins: np.ndarray, counts: np.ndarray) -> None:
+    """Add a chunk's (input, output) pair histograms to ``counts``; see
+    :func:`fastei._kernels.pair_counts`."""
+    group = output_group(span, x_bins.shape[1])
+    codes = np.empty((-(-span.n_out // group), x_bins.shape[1]), np.int64)
+    K.output_group_codes(y_bins, group, span.out_bins + 1, codes)
+    K.pair_counts(x_bins, codes, group, counts)
+
+
 def key_layout(n_nodes: int, n_bins: int) -> tuple[int, int, bool]:
     """Bits per bin, words per key and whether keys are hashed (wider than 128 bits)."""
     bits = max(1, (n_bins - 1).bit_length())
@@ -550,9 +571,12 @@ class JointPlan:
 
     def row_bytes(self) -> int:
         """Bytes per chunk row: the span's arrays, the row numbers and flags of a pass's
-        scan of up to ``SCAN_FACTOR`` chunks' rows and, for joint counts, the keys,
+        scan of up to ``SCAN_FACTOR`` chunks' rows, the output group codes of pair counts
+        and, for joint counts, the keys,
         hashes, flags, partitions, masks and each shard's list of its rows."""
         row = self.span.row_bytes() + 9 * SCAN_FACTOR
+        if self.pairs:
+            row += 8 * self.span.n_out
         if self.joint:
             row += 8 * (self.wx + self.wy) + 16 + 2 + 20 + 8 * self.n_shards
         return row
@@ -560,9 +584,8 @@ class JointPlan:
     def fixed_bytes(self) -> int:
         """Bytes that do not grow with the chunk: pair histograms and tally scratch."""
         span = self.span
-        pairs = 8 * span.n_in * span.n_out * span.in_bins * span.out_bins
-        return (pairs if self.pairs else 0) + CountSum.scratch_bytes(self.samples,
-                                                                     self.n_shards)
+        pairs = 8 * span.n_in * span.n_out * span.in_bins * span.out_bins if self.pairs else 0
+        return pairs + CountSum.scratch_bytes(self.samples, self.n_shards)
 
     def buffer_bytes(self) -> int:
         return self.fixed_bytes() + self.row_bytes() * self.chunk_rows
@@ -879,7 +902,7 @@ class _PartCounter:
         x, x_bins = plan.span.noise(plan.key, rows)
         y_bins, outside = plan.span.bin_outputs(plan.span.forward(x))
         if self.result.pairs is not None:
-            K.pair_counts(x_bins, y_bins, self.result.pairs)
+            count_pairs(plan.span, x_bins, y_bins, self.result.pairs)
         valid = rows.size
         if plan.joint:
             valid = self._count_joint(x_bins, y_bins, prefix)

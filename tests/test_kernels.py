@@ -182,6 +182,30 @@ def test_joint_counts_equal_reference(widths, in_bins, out_bins):
                     ref.pair_matrix(xb, yb), rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("n_out, in_bins, out_bins, rows", [
+    (6, 8, 8, 50_000), (7, 8, 8, 50_000), (5, 16, 16, 20_000), (3, 64, 64, 20_000),
+    (6, 8, 8, 500)])
+def test_pair_counts_equal_numpy_histograms_for_every_output_group(n_out, in_bins, out_bins,
+                                                                   rows):
+    # Outputs are counted in groups (three at 8 bins, fewer for short chunks or many
+    # bins); dropped outputs (-1) count for no pair. Every pair must equal its histogram.
+    rng = np.random.default_rng(n_out)
+    x_bins = rng.integers(0, in_bins, size=(4, rows)).astype(np.int16)
+    y_bins = rng.integers(-1, out_bins, size=(n_out, rows)).astype(np.int16)
+    setup = span_setup(fastei.Network.from_weights([np.ones((n_out, 4))]), 0, in_bins, out_bins)
+    counts = np.zeros((4, n_out, in_bins, out_bins), np.int64)
+    _sampling.count_pairs(setup, x_bins, y_bins, counts)
+    _sampling.count_pairs(setup, x_bins[:, ::-1].copy(), y_bins[:, ::-1].copy(), counts)
+    for i in range(4):
+        for j in range(n_out):
+            kept = y_bins[j] >= 0
+            expected = np.zeros((in_bins, out_bins), np.int64)
+            np.add.at(expected, (x_bins[i, kept], y_bins[j, kept]), 2)
+            assert_array_equal(counts[i, j], expected)
+    assert _sampling.output_group(setup, rows) == {(8, 50_000): 3, (16, 20_000): 2,
+                                                   (64, 20_000): 1, (8, 500): 1}[in_bins, rows]
+
+
 def test_large_counts_are_tallied_exactly():
     # 2 inputs at 2 bins and a saturated output: four cells seen ~5000 times each.
     weights = [np.array([[40.0, 40.0]])]

@@ -549,6 +549,74 @@ def tally_counts(table, clear, small, large, n_large):
                 n_large[s, u] += 1
 
 
+# --------------------------------------------------------------------------- sorted states
+#
+# Joint states whose input cell and output state fit in one word together are counted by
+# sorting: each state's count is the length of its run, with no table to probe at random.
+
+
+@parallel_kernel
+def radix_sort(keys, bits, n_blocks, scratch):
+    """Sort ``keys`` (uint64, each below ``2 ** bits``) in place, least significant digit
+    first, about 11 bits a pass; ``n_blocks`` blocks of rows are counted and moved in
+    parallel (the sorted keys are the same for any number). ``scratch`` is as large as
+    ``keys``."""
+    n = keys.shape[0]
+    passes = max(1, (bits + 10) // 11)
+    digit_bits = (bits + passes - 1) // passes
+    n_buckets = 1 << digit_bits
+    mask = np.uint64(n_buckets - 1)
+    offsets = np.zeros((n_blocks, n_buckets), dtype=np.int64)
+    source, target = keys, scratch
+    for p in range(passes):
+        shift = np.uint64(p * digit_bits)
+        for b in prange(n_blocks):
+            block_offsets = offsets[b]
+            block_offsets[:] = 0
+            for r in range(b * n // n_blocks, (b + 1) * n // n_blocks):
+                block_offsets[(source[r] >> shift) & mask] += 1
+        total = 0
+        for d in range(n_buckets):  # digit-major, then block: a stable order
+            for b in range(n_blocks):
+                count = offsets[b, d]
+                offsets[b, d] = total
+                total += count
+        for b in prange(n_blocks):
+            block_offsets = offsets[b]
+            for r in range(b * n // n_blocks, (b + 1) * n // n_blocks):
+                key = source[r]
+                d = (key >> shift) & mask
+                target[block_offsets[d]] = key
+                block_offsets[d] += 1
+        source, target = target, source
+    if passes % 2 == 1:
+        keys[:] = scratch
+
+
+@serial_kernel
+def tally_sorted_runs(keys, shift, small, large):
+    """Tally the run lengths of sorted keys ``>> shift`` (``u = 0``) and of the keys
+    themselves (``u = 1``): ``small[u, c]`` counts the runs of length ``c <= max_small``;
+    longer runs are listed in ``large[u]``. Returns the number listed for each ``u``.
+    Parameters: keys (n,) uint64, sorted; small (2, max_small + 1) int64; large (2, L)
+    int64."""
+    max_small = small.shape[1] - 1
+    n_large = np.zeros(2, dtype=np.int64)
+    shifts = (np.uint64(shift), np.uint64(0))
+    for u in range(2):
+        run = 0
+        for r in range(keys.shape[0]):
+            run += 1
+            if r == keys.shape[0] - 1 or (keys[r + 1] >> shifts[u]) != (keys[r] >> shifts[u]):
+                if run <= max_small:
+                    small[u, run] += 1
+                else:
+                    large[u, n_large[u]] = run
+                    n_large[u] += 1
+                run = 0
+    return n_large
+
+
 # --------------------------------------------------------------------------- pairwise counts
 
 

@@ -33,6 +33,8 @@ SCAN_FACTOR = 8      # a pass scans up to this many chunks' rows to select one c
 DENSE_STATE_BITS = 20  # output keys this narrow are counted in a dense array, not a table
 PREFETCH_DISTANCE = 16  # rows ahead whose home slot is prefetched while inserting
 PAIR_GROUP_BYTES = 1 << 16  # most bytes of an input's histogram against a group of outputs
+SORT_BLOCKS = 16     # blocks of rows a radix sort pass moves in parallel
+SORT_ROW_BYTES = 16  # a sorted row's joint key and its sort scratch
 
 
 @dataclass(frozen=True)
@@ -255,6 +257,22 @@ class CountSum:
                                if n_large[s, u])
         return tallies
 
+    @classmethod
+    def of_sorted(cls, keys: np.ndarray, shift: int) -> tuple[CountSum, CountSum]:
+        """Tallies of the states ``keys >> shift`` and of the states ``keys`` (sorted in
+        place here): the input cells and the joint states of joint keys."""
+        K.radix_sort(keys, int(keys.max()).bit_length() if keys.size else 0, SORT_BLOCKS,
+                     np.empty_like(keys))
+        small = np.zeros((2, SMALL_COUNT + 1), dtype=np.int64)
+        large = np.zeros((2, keys.size // SMALL_COUNT + 1), dtype=np.int64)
+        n_large = K.tally_sorted_runs(keys, shift, small, large)
+        tallies = (cls(), cls())
+        for u, tally in enumerate(tallies):
+            tally.small += small[u]
+            if n_large[u]:
+                tally.large.append(large[u, :n_large[u]].copy())
+        return tallies
+
     @staticmethod
     def bookkeeping_bytes(n_shards: int) -> int:
         """Most bytes of the dense small-count histograms that tallies over ``n_shards``
@@ -434,7 +452,9 @@ class JointPlan:
 
     With joint states (``inputs`` given) part ``p`` takes the rows whose input cell
     falls in the ``p``-th share of the cells (chosen by the bins of the first inputs),
-    so its cell and joint tallies are complete; with ``split_outputs`` it also counts
+    so its cell and joint tallies are complete. With ``sort_rows`` it keeps each row's
+    joint state as one word and counts the states by sorting them (see
+    :meth:`CountSum.of_sorted`), else in hash tables. With ``split_outputs`` it also counts
     the output states whose hash falls in share ``p``, reading every row. Without joint
     states (pair histograms only) part ``p`` is the ``p``-th block of rows. Each part is
     counted by :func:`count_part` alone, anywhere; :class:`JointMerge` adds them. The
@@ -466,6 +486,8 @@ class JointPlan:
         Number of parts.
     split_outputs : bool
         Whether output states are split among the parts too.
+    sort_rows : bool
+        Whether joint states are counted by sorting (they must fit in one word).
     """
 
     span: Span
@@ -479,10 +501,23 @@ class JointPlan:
     n_shards: int
     passes: int = 1
     split_outputs: bool = False
+    sort_rows: bool = False
 
     @property
     def joint(self) -> bool:
         return self.inputs is not None
+
+    @property
+    def sortable(self) -> bool:
+        """Whether a row's input cell and output state fit in one word together."""
+        x_bits, _, x_hashed, y_bits, _, y_hashed = self._keys
+        return (self.joint and not x_hashed and not y_hashed
+                and x_bits * len(self.inputs) + y_bits * len(self.outputs) <= 64)
+
+    @property
+    def output_bits(self) -> int:
+        """Bits of an output-state key (the low bits of a joint key)."""
+        return self._keys[3] * len(self.outputs)
 
     @functools.cached_property
     def _keys(self) -> tuple[int, int, bool, int, int, bool]:
@@ -504,13 +539,20 @@ class JointPlan:
         return not y_hashed and y_bits * len(self.outputs) <= DENSE_STATE_BITS
 
     # ------------------------------------------------------------------ planning
-    def planned(self, least_passes: int = 1) -> JointPlan:
+    def planned(self, least_passes: int = 1, sort_rows: bool | None = None) -> JointPlan:
         """This plan with the fewest passes (at least ``least_passes``) whose tables fit.
+
+        Joint states are sorted when ``sort_rows`` (they must fit in one word), counted
+        in tables when it is False, and by default sorted when they fit in one word and
+        the rows of ``least_passes`` parts fit in the budget (sorting reads memory in
+        order, where tables probe it at random, but keeps every row, not every state).
 
         Raises
         ------
         MemoryError
             When the budget does not hold the chunk buffers.
+        ValueError
+            When ``sort_rows`` is asked for joint states wider than a word.
         """
         buffers = self.buffer_bytes()
         if buffers > self.max_memory:
@@ -522,7 +564,18 @@ class JointPlan:
         least = min(least_passes, max(1, self.samples))
         if not self.joint:
             return replace(self, passes=least, split_outputs=False)
+        if sort_rows and not self.sortable:
+            raise ValueError(f"the joint states of {self.span.description} do not fit in one "
+                             f"word; count them in tables (sort_rows=False)")
         budget = self.max_memory - buffers
+        sorting = replace(self, sort_rows=True)
+        if sort_rows is None:
+            sort_rows = self.sortable and sorting.table_bytes(least, False) <= budget
+        return (sorting if sort_rows else self)._passes_within(budget, least)
+
+    def _passes_within(self, budget, least) -> JointPlan:
+        """This plan with the fewest passes, at least ``least``, whose tables (or kept
+        rows) fit in ``budget`` bytes, and whether to split the output states too."""
         if self.table_bytes(least, False) <= budget:
             return replace(self, passes=least, split_outputs=False)
         x_bytes, y_bytes = self._cell_bytes(1), self._output_bytes(1)
@@ -591,13 +644,23 @@ class JointPlan:
         return self.fixed_bytes() + self.row_bytes() * self.chunk_rows
 
     def table_bytes(self, passes, split_outputs) -> int:
-        """Bytes of the tables of a pass as they are first made (joint table included)."""
-        joint = 8 * (1 + self.wx + self.wy) * self.n_shards * INITIAL_CAPACITY
+        """Bytes of the tables of a pass as they are first made (joint table included),
+        or of its sorted rows."""
+        record = 1 + self.wx + self.wy
+        joint = 0 if self.sort_rows else 8 * record * self.n_shards * INITIAL_CAPACITY
         return (self._cell_bytes(passes) + joint
                 + self._output_bytes(passes if split_outputs else 1))
 
     def _cell_bytes(self, passes) -> int:
+        if self.sort_rows:
+            return SORT_ROW_BYTES * self.part_rows(passes)
         return self._records_bytes(self._cell_states() / passes, 1 + self.wx + self.wy)
+
+    def part_rows(self, passes) -> int:
+        """Rows a part keeps for sorting: its share of the samples, with room for the
+        chance excess of a pass's cells (four standard deviations)."""
+        share = self.samples / passes
+        return int(share + 4 * math.sqrt(share) + 64)
 
     def _output_bytes(self, passes) -> int:
         if self.dense_outputs:
@@ -664,7 +727,7 @@ class JointPlan:
 
 
 def plan_joint(span, key, samples, inputs, outputs, pairs, max_memory, chunk_rows=None,
-               n_shards=None, least_passes=1) -> JointPlan:
+               n_shards=None, least_passes=1, sort_rows=None) -> JointPlan:
     """Plan the count of ``samples`` rows of stream ``key`` through ``span`` within
     ``max_memory`` bytes (``None``: no budget) in at least ``least_passes`` parts.
 
@@ -681,7 +744,7 @@ def plan_joint(span, key, samples, inputs, outputs, pairs, max_memory, chunk_row
                      n_shards or max(1, numba.get_num_threads()))
     rows = batch_size(plan.max_memory, plan.fixed_bytes(), plan.row_bytes(),
                       min(chunk_rows or CHUNK_ROWS, samples), MIN_CHUNK_ROWS)
-    return replace(plan, chunk_rows=rows).planned(least_passes)
+    return replace(plan, chunk_rows=rows).planned(least_passes, sort_rows)
 
 
 class JointMerge:
@@ -828,7 +891,7 @@ def count_part(plan: JointPlan, part: int, outputs: list | None = None,
 
 
 class _PartCounter:
-    """The tables and chunk loop of one part of a plan."""
+    """The tables (or the kept joint keys) and the chunk loop of one part of a plan."""
 
     def __init__(self, plan, part, outputs, progress):
         self.plan, self.part, self.progress = plan, part, progress
@@ -838,15 +901,17 @@ class _PartCounter:
             self.result.pairs = np.zeros((span.n_in, span.n_out, span.in_bins, span.out_bins),
                                          np.int64)
         self.cells, self.outputs, self.owns_outputs = [], outputs, outputs is None
-        if plan.joint:
+        self.kept = np.empty(plan.part_rows(plan.passes) if plan.sort_rows else 0, np.uint64)
+        self.n_kept = 0
+        if plan.joint and not plan.sort_rows:
             record = 1 + plan.wx + plan.wy
             self.cells = [
                 _Table.empty(plan.n_shards, plan.capacity(plan._cell_states() / plan.passes),
                              record, plan.wx, plan.wx),
                 _Table.empty(plan.n_shards, INITIAL_CAPACITY, record, plan.wx + plan.wy,
                              plan.wx)]
-            if outputs is None:
-                self.outputs = [plan.new_output_counts()]
+        if plan.joint and outputs is None:
+            self.outputs = [plan.new_output_counts()]
 
     @property
     def reads_rows(self) -> bool:
@@ -877,13 +942,17 @@ class _PartCounter:
                 self._count_chunk(rows[at:at + plan.chunk_rows], prefix)
             if self.progress is not None:
                 self.progress.update(scanned)
-        if plan.joint:
+        if plan.sort_rows:
+            self.result.x, self.result.xy = CountSum.of_sorted(self.kept[:self.n_kept],
+                                                               plan.output_bits)
+        elif plan.joint:
             unmixed, mixed = CountSum.of_table(self.cells[0], plan.samples)
             self.result.x = CountSum()
             self.result.x += unmixed
             self.result.x += mixed
             self.result.xy = unmixed
             self.result.xy += CountSum.of_table(self.cells[1], plan.samples)[0]
+        if plan.joint:
             if plan.split_outputs:
                 self.result.y = _output_tally(self.outputs[0], plan.samples)
             elif self.owns_outputs:
@@ -944,12 +1013,38 @@ class _PartCounter:
             K.count_states(y_keys, y_hashes, y_mask, outputs.records, outputs.fill,
                            outputs.limit, resume, PREFETCH_DISTANCE)
 
-        self._insert(self.cells, n, count_cells, "inputs")
+        if plan.sort_rows:
+            self._keep(x_keys, y_keys, x_mask)
+        else:
+            self._insert(self.cells, n, count_cells, "inputs")
         if isinstance(self.outputs[0], _Table):
             self._insert(self.outputs, n, count_outputs, "outputs")
         else:
             K.count_dense_states(y_keys, y_mask, plan.n_shards, self.outputs[0])
         return int(np.count_nonzero(valid))
+
+    def _keep(self, x_keys, y_keys, mask) -> None:
+        """Keep the joint keys (input cell above output state) of the masked rows."""
+        plan = self.plan
+        keys = (x_keys[mask, 0] << np.uint64(plan.output_bits)) | y_keys[mask, 0]
+        end = self.n_kept + keys.size
+        if end > self.kept.size:  # more rows than planned: more by an eighth
+            grown = max(end, self.kept.size * 9 // 8)
+            self._check_room(SORT_ROW_BYTES * (grown - self.kept.size), "inputs")
+            kept = np.empty(grown, np.uint64)
+            kept[:self.n_kept] = self.kept[:self.n_kept]
+            self.kept = kept
+        self.kept[self.n_kept:end] = keys
+        self.n_kept = end
+
+    def _check_room(self, more: int, role: str) -> None:
+        """Raise :class:`_TableBudgetExceeded` if ``more`` bytes beside the live tables,
+        the kept keys and the chunk buffers would pass the budget."""
+        plan = self.plan
+        live = (sum(t.nbytes for t in self.cells + self.outputs)
+                + SORT_ROW_BYTES * self.kept.size)
+        if live + more + plan.buffer_bytes() > plan.max_memory:
+            raise _TableBudgetExceeded(role)
 
     def _insert(self, tables, n_rows, kernel, role):
         """Run a resumable insert kernel, growing full tables until every row is in."""
@@ -961,10 +1056,8 @@ class _PartCounter:
                 return
             for index, table in enumerate(tables):
                 if table.fill.max() >= table.limit - 2:
-                    live = sum(t.nbytes for t in self.cells + self.outputs)
-                    if live + 2 * table.nbytes + plan.buffer_bytes() > plan.max_memory:
-                        # the old table lives on while the records move to the new one
-                        raise _TableBudgetExceeded(role)
+                    # the old table lives on while the records move to the new one
+                    self._check_room(2 * table.nbytes, role)
                     tables[index] = table.grown()
 
 

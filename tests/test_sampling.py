@@ -20,6 +20,7 @@ from fastei import _kernels, _rng, _sampling
 from fastei._sampling import (
     CHUNK_ROWS,
     PREFETCH_DISTANCE,
+    SORT_ROW_BYTES,
     CountSum,
     JointPlan,
     PreparedLayer,
@@ -71,16 +72,38 @@ def assert_reference_counts(counts, weights, samples, in_bins=8, out_bins=8):
         assert_array_equal(multiplicities(tally), np.bincount(ref.state_counts(states)))
 
 
-@pytest.mark.parametrize("n_out", [3, 12])
-def test_partitioned_low_memory_run_equals_unpartitioned(n_out):
-    weights = np.random.default_rng(4).uniform(-2, 2, size=(n_out, 10))
-    full = count_joint(_plan(weights, 120_000, 2**30))
+@pytest.mark.parametrize("n_in, n_out, sort_rows, budget, split_outputs", [
+    (10, 3, False, 4, False),   # tables, passes over input cells
+    (10, 12, False, 4, True),   # tables, output states split too
+    (10, 3, True, 2, False),    # sorted rows, passes over input cells
+    (5, 12, True, 3, True),     # sorted rows, output states (in a table) split too
+])
+def test_partitioned_low_memory_run_equals_unpartitioned(n_in, n_out, sort_rows, budget,
+                                                         split_outputs):
+    weights = np.random.default_rng(4).uniform(-2, 2, size=(n_out, n_in))
+    full = count_joint(_plan(weights, 120_000, 2**30, sort_rows=False))
     assert full.passes == 1
-    small = _plan(weights, 120_000, 4 * 2**20, chunk_rows=5000, n_shards=3)
-    assert small.passes > 1 and small.split_outputs == (n_out == 12)
+    small = _plan(weights, 120_000, budget * 2**20, chunk_rows=5000, n_shards=3,
+                  sort_rows=sort_rows)
+    assert small.passes > 1 and small.split_outputs == split_outputs
+    assert small.sort_rows == sort_rows
     low = count_joint(small)
     assert low.passes == small.passes
     assert_same_counts(low, full)
+
+
+def test_narrow_joint_states_are_sorted_and_wide_ones_counted_in_tables():
+    # One word holds 10 inputs and 3 outputs at 8 bins (39 bits), not 20 and 3 (69 bits);
+    # sorting keeps every row, so a budget too small for the rows chooses tables.
+    narrow, wide = (np.random.default_rng(1).uniform(-2, 2, size=(3, n)) for n in (10, 20))
+    assert _plan(narrow, 120_000, 2**30).sort_rows
+    assert not _plan(narrow, 120_000, 2 * 2**20, chunk_rows=5000).sort_rows
+    assert not _plan(wide, 120_000, 2**30).sort_rows
+    with pytest.raises(ValueError, match=r"^the joint states of layer 0 \(20 -> 3\) do not "
+                                         r"fit in one word; count them in tables"):
+        _plan(wide, 1000, 2**30, sort_rows=True)
+    assert_same_counts(count_joint(_plan(narrow, 50_000, 2**30)),
+                       count_joint(_plan(narrow, 50_000, 2**30, sort_rows=False)))
 
 
 @pytest.mark.parametrize("in_bins, wanted, made", [
@@ -118,17 +141,37 @@ def test_tables_grow_when_cells_repeat_more_than_planned(monkeypatch):
     # (8 outputs at 8 bins: 24-bit keys, counted in a table).
     weights = np.random.default_rng(5).uniform(-9, 9, size=(8, 4))
     grown = _count_growth(monkeypatch)
-    planned = count_joint(_plan(weights, 60_000, 2**30, chunk_rows=7000, n_shards=2))
+    planned = count_joint(_plan(weights, 60_000, 2**30, chunk_rows=7000, n_shards=2,
+                                sort_rows=False))
     assert {(record, words) for record, words, _ in grown} == {(3, 2)}  # the joint table
     assert_reference_counts(planned, [weights], 60_000)
 
     grown.clear()
     monkeypatch.setattr(JointPlan, "capacity", lambda plan, expected_states: 16)
-    underestimated = count_joint(_plan(weights, 60_000, 2**30, chunk_rows=7000, n_shards=2))
+    underestimated = count_joint(_plan(weights, 60_000, 2**30, chunk_rows=7000, n_shards=2,
+                                       sort_rows=False))
     # cell table [count, cell, first output], joint table [count, cell, output], outputs
     assert {(record, words) for record, words, _ in grown} == {(3, 1), (3, 2), (2, 1)}
     assert max(capacity for _, _, capacity in grown) >= 1024  # grown many times over
     assert_same_counts(underestimated, planned)
+
+
+def test_sorted_rows_beyond_the_plan_are_kept_or_sent_to_more_passes(monkeypatch):
+    # A part that meets more rows than planned keeps them in a larger buffer; when the
+    # budget has no room for it, the count starts again with more passes. Same counts.
+    weights = np.random.default_rng(5).uniform(-9, 9, size=(8, 4))
+    expected = count_joint(_plan(weights, 60_000, 2**30, sort_rows=True))
+    assert_reference_counts(expected, [weights], 60_000)
+    monkeypatch.setattr(JointPlan, "part_rows", lambda plan, passes: 1000)
+    grown = count_joint(_plan(weights, 60_000, 2**30, chunk_rows=7000, sort_rows=True))
+    assert grown.passes == 1
+    assert_same_counts(grown, expected)
+    tight = _plan(weights, 60_000, 2**30, chunk_rows=7000, sort_rows=True)
+    tight = replace(tight, max_memory=tight.buffer_bytes() + tight.table_bytes(1, False)
+                    + SORT_ROW_BYTES * 30_000)
+    retried = count_joint(tight)
+    assert retried.passes > 1
+    assert_same_counts(retried, expected)
 
 
 @pytest.mark.parametrize("n_nodes, n_bins", [(3, 8), (25, 8), (50, 8)])
@@ -422,16 +465,16 @@ def test_budget_too_small_for_the_tables_with_every_pass_is_reported_with_one_th
     span = _span(np.random.default_rng(0).uniform(-9, 9, (8, 2)), bins=2)
     span = Span(span.layers, 2, 8, (0.0, 1.0), (0.0, 1.0), 2, 8, False)
     args = (span, KEY, 300, np.arange(2), np.arange(8), False)
-    probe = plan_joint(*args, None, n_shards=1)
+    probe = plan_joint(*args, None, n_shards=1, sort_rows=False)
     budget = probe.buffer_bytes() + probe.table_bytes(1, False) + 100
-    plan = plan_joint(*args, budget, n_shards=1)
+    plan = plan_joint(*args, budget, n_shards=1, sort_rows=False)
     assert (plan.passes, plan.split_outputs) == (1, False)
     with pytest.raises(MemoryError, match=r"^max_memory=[\d.]+ kB is too small for the state "
                        r"tables of layer 0 \(2 -> 8\) even with 300 passes; pass "
                        r"max_memory='1.1MB'$") as info:
         count_joint(plan)
     enough = count_joint(plan_joint(*args, check_memory(_budget_message(info.value)),
-                                    n_shards=1))
+                                    n_shards=1, sort_rows=False))
     assert enough.information() == count_joint(probe).information()
 
 

@@ -24,10 +24,13 @@ def warmup() -> None:
     api.measure(Conv2d(np.full((2, 1, 2, 2), 0.5), input_shape=(1, 2, 3)), samples=500,
                 sensitivity_samples=50)  # the convolution's own kernel
     # Budgets that force several passes: over input cells (outputs counted densely), then
-    # over input cells and output states (8 outputs: output keys go to a table).
+    # over input cells and output states (8 outputs: output keys go to a table); joint
+    # states counted in tables and sorted.
     options = make_options({"overflow": "drop"}, methods=("sampled",), sample_rules=False)
     for n_out, budget in ((2, 25_000), (8, 65_000)):
         setup = options.span_setup(np.full((n_out, 3), 0.5))
-        count_joint(plan_joint(setup, options.key(_rng.JOINT_STREAM), 2000, np.arange(3),
-                               np.arange(n_out), False, budget, chunk_rows=100))
+        for sort_rows in (False, True):
+            count_joint(plan_joint(setup, options.key(_rng.JOINT_STREAM), 2000, np.arange(3),
+                                   np.arange(n_out), False, budget, chunk_rows=100,
+                                   sort_rows=sort_rows))
     _Table.empty(1, 8, 3, 2, 1).grown()  # a table that outgrows its first size

@@ -33,6 +33,11 @@ parallel_kernel = numba.njit(parallel=True, cache=True, nogil=True)
 serial_kernel = numba.njit(cache=True, nogil=True)
 """Decorator for serial kernels and helpers inlined into other kernels."""
 
+vector_kernel = numba.njit(cache=True, nogil=True, error_model="numpy")
+"""Decorator for serial arithmetic loops that must vectorise: a float division by zero
+gives inf or NaN, as in NumPy, where Numba's default check (a branch that raises) would
+keep the loop scalar."""
+
 LOW32 = np.uint64(0xFFFFFFFF)
 S32 = np.uint64(32)
 HASH_A = np.uint64(0x243F6A8885A308D3)  # seeds of the two words of a hashed state key

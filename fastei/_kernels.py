@@ -28,6 +28,7 @@ from ._jit import (
     parallel_kernel,
     prefetch,
     serial_kernel,
+    vector_kernel,
 )
 from ._rng import GOLDEN, mix64, uniform01
 
@@ -143,7 +144,7 @@ def dense_forward(h, weights, bias, code, block, out):
             activate(z, code, powers)
 
 
-@serial_kernel
+@vector_kernel
 def activate(z, code, powers):
     """Apply the activation of kernel ``code`` to the pre-activations ``z`` in place (see
     fastei.activations; other codes leave them). ``powers`` (2, len(z)) int64 is scratch."""
@@ -160,7 +161,7 @@ def activate(z, code, powers):
             z[r] = max(z[r], 0.0)
 
 
-@serial_kernel
+@vector_kernel
 def _exp_of_negated(z, powers):
     """``z[r] = exp(-z[r])`` in place (see the constants in :mod:`fastei._jit`); NaN
     stays NaN. ``powers`` (2, len(z)) int64 is scratch."""
@@ -260,7 +261,7 @@ def cell_keys(bins, nodes, bits, hashed, block, keys, hashes, valid):
     hash of the bin sequence. A row is invalid when one of its bins is ``-1`` (dropped).
     The row hash is :func:`state_hash` of the key. Parameters: bins (k, n) int16;
     nodes (m,) int64; bits int; hashed bool; block int (rows per parallel task);
-    keys (n, w) uint64; hashes (n,) uint64; valid (n,) bool.
+    keys (n, w) uint64; hashes (n,) uint64, or (0,) for no hashes; valid (n,) bool.
     """
     one = np.uint64(1)
     n = bins.shape[1]
@@ -296,7 +297,8 @@ def cell_keys(bins, nodes, bits, hashed, block, keys, hashes, valid):
             keys[start + r, 0] = k0[r]
             if keys.shape[1] > 1:
                 keys[start + r, 1] = k1[r]
-            hashes[start + r] = state_hash(k0[r], k1[r])
+            if hashes.shape[0] > 0:
+                hashes[start + r] = state_hash(k0[r], k1[r])
             valid[start + r] = lowest[r] >= 0
 
 

@@ -986,8 +986,11 @@ class _PartCounter:
         n = x_bins.shape[1]
         x_keys = np.empty((n, wx), np.uint64)
         y_keys = np.empty((n, wy), np.uint64)
-        x_hashes = np.empty(n, np.uint64)
-        y_hashes = np.empty(n, np.uint64)
+        # sorted rows need no cell hashes, nor output hashes unless outputs go to a table
+        # or are split by hash
+        hashed_outputs = not plan.sort_rows or not plan.dense_outputs or plan.split_outputs
+        x_hashes = np.empty(0 if plan.sort_rows else n, np.uint64)
+        y_hashes = np.empty(n if hashed_outputs else 0, np.uint64)
         x_ok = np.empty(n, np.bool_)
         valid = np.empty(n, np.bool_)
         K.cell_keys(x_bins, plan.inputs, x_bits, x_hashed, BLOCK_ROWS, x_keys, x_hashes, x_ok)

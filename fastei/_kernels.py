@@ -597,6 +597,40 @@ def sensitivity_pair_counts(noise_bins, y_bins, counts):
 
 
 @serial_kernel
+def add_cdf_row(row, columns, cell_terms, row_terms, total):
+    """Add one input bin's output bins ``row[k + 1] - row[k]`` to the running sums of
+    :func:`information_from_cdf`; returns the new ``(cell_terms, row_terms, total)``.
+
+    ``row[k] = P(z < level_k | input bin)``; negative rounding noise counts as 0.
+    Parameters: row (L,) float64; columns (L - 1,) float64, the column sums, updated.
+    """
+    row_sum = 0.0
+    for k in range(row.size - 1):
+        s = row[k + 1] - row[k]
+        if s > 0.0:
+            cell_terms += s * np.log2(s)
+            row_sum += s
+            columns[k] += s
+    if row_sum > 0.0:
+        row_terms += row_sum * np.log2(row_sum)
+    return cell_terms, row_terms, total + row_sum
+
+
+@serial_kernel
+def information_from_terms(columns, cell_terms, row_terms, total):
+    """Bits of ``I(A; K)`` from the sums :func:`add_cdf_row` ran up over every input bin
+    (0 for an empty table)."""
+    if total <= 0.0:
+        return 0.0
+    column_terms = 0.0
+    for k in range(columns.size):
+        if columns[k] > 0.0:
+            column_terms += columns[k] * np.log2(columns[k])
+    information = (cell_terms - row_terms - column_terms) / total + np.log2(total)
+    return max(information, 0.0)
+
+
+@serial_kernel
 def information_from_cdf(cdf):
     """Bits of ``I(A; K)`` per table, from ``cdf[p, a, k] = P(z < level_k | A = a)``.
 
@@ -617,23 +651,9 @@ def information_from_cdf(cdf):
         row_terms = 0.0
         total = 0.0
         for a in range(n_a):
-            row = 0.0
-            for k in range(n_levels - 1):
-                s = cdf[p, a, k + 1] - cdf[p, a, k]
-                if s > 0.0:
-                    cell_terms += s * np.log2(s)
-                    row += s
-                    columns[k] += s
-            if row > 0.0:
-                row_terms += row * np.log2(row)
-            total += row
-        if total > 0.0:
-            column_terms = 0.0
-            for k in range(n_levels - 1):
-                if columns[k] > 0.0:
-                    column_terms += columns[k] * np.log2(columns[k])
-            information = (cell_terms - row_terms - column_terms) / total + np.log2(total)
-            bits[p] = max(information, 0.0)
+            cell_terms, row_terms, total = add_cdf_row(cdf[p, a], columns, cell_terms,
+                                                       row_terms, total)
+        bits[p] = information_from_terms(columns, cell_terms, row_terms, total)
     return bits
 
 

@@ -679,3 +679,55 @@ def within_cell_entropy(sorted_keys, entropy, distinct):
                 run = 0
         entropy[c] = np.log2(m) - total / m
         distinct[c] = states
+
+
+@serial_kernel
+def two_uniforms_cdf(y, narrow, wide):
+    """``P(T < y)`` for ``T`` the centred sum of two uniforms of widths ``narrow <= wide``.
+
+    The trapezoid's three pieces, which unlike inclusion-exclusion never cancel; a zero
+    width is a point mass. ``y`` may be infinite.
+    """
+    u = y + (narrow + wide) / 2  # distance from the lower end of the support
+    if u <= 0.0:
+        return 0.0
+    if u >= narrow + wide:
+        return 1.0
+    if u < narrow:
+        return u * u / (2.0 * narrow * wide)
+    if u <= wide:
+        return (u - narrow / 2) / wide
+    rest = narrow + wide - u
+    return 1.0 - rest * rest / (2.0 * narrow * wide)
+
+
+@parallel_kernel
+def two_input_information(weights, levels, midpoints, bin_width, bits):
+    """Bits of ``I((bin of x1, bin of x2); output bin)`` of each layer ``z = w_p . x``.
+
+    Given its input cell, ``z`` is the cell's centre plus the centred sum of uniforms of
+    widths ``|w_p1| bin_width`` and ``|w_p2| bin_width``; output bin ``k`` is
+    ``levels_k <= z < levels_(k+1)``. The same sums as :func:`information_from_cdf` of
+    the table of every cell, one cell at a time. Parameters: weights (n, 2) float64;
+    levels (L,) float64; midpoints (B,) float64, of the input bins; bits (n,) float64,
+    written.
+    """
+    n_bins = midpoints.size
+    for p in prange(weights.shape[0]):
+        w1 = weights[p, 0]
+        w2 = weights[p, 1]
+        narrow = min(abs(w1), abs(w2)) * bin_width
+        wide = max(abs(w1), abs(w2)) * bin_width
+        row = np.empty(levels.size)
+        columns = np.zeros(levels.size - 1)
+        cell_terms = 0.0
+        row_terms = 0.0
+        total = 0.0
+        for i in range(n_bins):
+            for j in range(n_bins):
+                centre = w1 * midpoints[i] + w2 * midpoints[j]
+                for k in range(levels.size):
+                    row[k] = two_uniforms_cdf(levels[k] - centre, narrow, wide)
+                cell_terms, row_terms, total = add_cdf_row(row, columns, cell_terms,
+                                                           row_terms, total)
+        bits[p] = information_from_terms(columns, cell_terms, row_terms, total)

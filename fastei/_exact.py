@@ -19,15 +19,16 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._kernels import information_from_cdf
+from ._kernels import information_from_cdf, two_input_information
 from ._sampling import batch_size, check_budget, check_finite_preactivations
-from .activations import apply_checked
+from .activations import apply_checked, get_activation
 
 __all__ = [
     "sensitivity_matrix_exact",
     "ei_parts_matrix_exact",
     "ei_exact",
     "edge_ei_exact",
+    "two_input_ei_exact",
 ]
 
 # A uniform narrower than this fraction of the total spread is treated as a point mass in
@@ -606,3 +607,49 @@ def ei_exact(layer, *, in_range, out_range, in_bins, out_bins, overflow="clip",
     x_codes = _state_codes(np.concatenate(x_parts), in_bins)
     y_codes = _state_codes(np.concatenate(y_parts), out_bins)
     return _mutual_information_from_weights(x_codes, y_codes, np.concatenate(weight_parts))
+
+
+def two_input_ei_exact(weights, activation, *, in_range, out_range, in_bins, out_bins,
+                       overflow="clip") -> np.ndarray:
+    """Exact EI in bits of each 2 -> 1 layer ``y = f(w_p1 x1 + w_p2 x2)`` (no bias).
+
+    :func:`ei_exact` of each layer in one call, for grids of weights: with a single
+    output, the probability of an output bin given an input cell is a difference of the
+    CDF of a sum of two uniforms (a trapezoid) at the bin's thresholds, so no areas need
+    cutting. The two agree to rounding (about 1e-12 bits).
+
+    Parameters
+    ----------
+    weights : array_like, shape (n, 2)
+        One layer per row.
+    activation : str or Activation
+        A non-decreasing activation with an ``inverse``.
+    in_range, out_range : tuple of float
+        Ranges of the intervention and of the output binning.
+    in_bins, out_bins : int
+        Bin counts.
+    overflow : {"clip", "drop"}, default "clip"
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        EI in bits per row.
+
+    Raises
+    ------
+    ValueError
+        If ``weights`` is not ``(n, 2)``, the activation has no inverse, or a
+        pre-activation can overflow float64.
+    """
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    if weights.ndim != 2 or weights.shape[1] != 2:
+        raise ValueError(f"weights must have shape (n, 2), one 2 -> 1 layer per row; "
+                         f"got shape {weights.shape}")
+    check_finite_preactivations(weights, np.zeros(weights.shape[0]), in_range,
+                                "the 2 -> 1 layers, one per row of weights")
+    levels = _preactivation_levels(get_activation(activation), out_range, out_bins, overflow)
+    lo, hi = (float(v) for v in in_range)
+    bits = np.empty(weights.shape[0])
+    two_input_information(weights, levels, _bin_midpoints(in_range, in_bins),
+                          (hi - lo) / in_bins, bits)
+    return bits

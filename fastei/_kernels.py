@@ -710,6 +710,40 @@ def sensitivity_pair_counts(noise_bins, y_bins, counts):
 
 
 @serial_kernel
+def add_cdf_row(row, columns, cell_terms, row_terms, total):
+    """Add one input bin's output bins ``row[k + 1] - row[k]`` to the running sums of
+    :func:`information_from_cdf`; returns the new ``(cell_terms, row_terms, total)``.
+
+    ``row[k] = P(z < level_k | input bin)``; negative rounding noise counts as 0.
+    Parameters: row (L,) float64; columns (L - 1,) float64, the column sums, updated.
+    """
+    row_sum = 0.0
+    for k in range(row.size - 1):
+        s = row[k + 1] - row[k]
+        if s > 0.0:
+            cell_terms += s * np.log2(s)
+            row_sum += s
+            columns[k] += s
+    if row_sum > 0.0:
+        row_terms += row_sum * np.log2(row_sum)
+    return cell_terms, row_terms, total + row_sum
+
+
+@serial_kernel
+def information_from_terms(columns, cell_terms, row_terms, total):
+    """Bits of ``I(A; K)`` from the sums :func:`add_cdf_row` ran up over every input bin
+    (0 for an empty table)."""
+    if total <= 0.0:
+        return 0.0
+    column_terms = 0.0
+    for k in range(columns.size):
+        if columns[k] > 0.0:
+            column_terms += columns[k] * np.log2(columns[k])
+    information = (cell_terms - row_terms - column_terms) / total + np.log2(total)
+    return max(information, 0.0)
+
+
+@serial_kernel
 def information_from_cdf(cdf):
     """Bits of ``I(A; K)`` per table, from ``cdf[p, a, k] = P(z < level_k | A = a)``.
 
@@ -730,23 +764,9 @@ def information_from_cdf(cdf):
         row_terms = 0.0
         total = 0.0
         for a in range(n_a):
-            row = 0.0
-            for k in range(n_levels - 1):
-                s = cdf[p, a, k + 1] - cdf[p, a, k]
-                if s > 0.0:
-                    cell_terms += s * np.log2(s)
-                    row += s
-                    columns[k] += s
-            if row > 0.0:
-                row_terms += row * np.log2(row)
-            total += row
-        if total > 0.0:
-            column_terms = 0.0
-            for k in range(n_levels - 1):
-                if columns[k] > 0.0:
-                    column_terms += columns[k] * np.log2(columns[k])
-            information = (cell_terms - row_terms - column_terms) / total + np.log2(total)
-            bits[p] = max(information, 0.0)
+            cell_terms, row_terms, total = add_cdf_row(cdf[p, a], columns, cell_terms,
+                                                       row_terms, total)
+        bits[p] = information_from_terms(columns, cell_terms, row_terms, total)
     return bits
 
 
@@ -772,3 +792,55 @@ def within_cell_entropy(sorted_keys, entropy, distinct):
                 run = 0
         entropy[c] = np.log2(m) - total / m
         distinct[c] = states
+
+
+@serial_kernel
+def two_uniforms_cdf(y, narrow, wide):
+    """``P(T < y)`` for ``T`` the centred sum of two uniforms of widths ``narrow <= wide``.
+
+    The trapezoid's three pieces, which unlike inclusion-exclusion never cancel; a zero
+    width is a point mass. ``y`` may be infinite.
+    """
+    u = y + (narrow + wide) / 2  # distance from the lower end of the support
+    if u <= 0.0:
+        return 0.0
+    if u >= narrow + wide:
+        return 1.0
+    if u < narrow:
+        return u * u / (2.0 * narrow * wide)
+    if u <= wide:
+        return (u - narrow / 2) / wide
+    rest = narrow + wide - u
+    return 1.0 - rest * rest / (2.0 * narrow * wide)
+
+
+@parallel_kernel
+def two_input_information(weights, levels, midpoints, bin_width, bits):
+    """Bits of ``I((bin of x1, bin of x2); output bin)`` of each layer ``z = w_p . x``.
+
+    Given its input cell, ``z`` is the cell's centre plus the centred sum of uniforms of
+    widths ``|w_p1| bin_width`` and ``|w_p2| bin_width``; output bin ``k`` is
+    ``levels_k <= z < levels_(k+1)``. The same sums as :func:`information_from_cdf` of
+    the table of every cell, one cell at a time. Parameters: weights (n, 2) float64;
+    levels (L,) float64; midpoints (B,) float64, of the input bins; bits (n,) float64,
+    written.
+    """
+    n_bins = midpoints.size
+    for p in prange(weights.shape[0]):
+        w1 = weights[p, 0]
+        w2 = weights[p, 1]
+        narrow = min(abs(w1), abs(w2)) * bin_width
+        wide = max(abs(w1), abs(w2)) * bin_width
+        row = np.empty(levels.size)
+        columns = np.zeros(levels.size - 1)
+        cell_terms = 0.0
+        row_terms = 0.0
+        total = 0.0
+        for i in range(n_bins):
+            for j in range(n_bins):
+                centre = w1 * midpoints[i] + w2 * midpoints[j]
+                for k in range(levels.size):
+                    row[k] = two_uniforms_cdf(levels[k] - centre, narrow, wide)
+                cell_terms, row_terms, total = add_cdf_row(row, columns, cell_terms,
+                                                           row_terms, total)
+        bits[p] = information_from_terms(columns, cell_terms, row_terms, total)

@@ -176,7 +176,7 @@ def test_bad_options_get_one_line_errors(call, error, match):
 
 def test_no_kernel_compiles_after_warmup(tmp_path):
     script = """
-import numpy as np, numba, fastei
+import numpy as np, numba, fastei, fastei.plot
 from fastei import _conv_kernels, _exact, _kernels, _rng, _sampling, _stratified
 from fastei.conv import Conv2d, average_pool
 
@@ -197,6 +197,7 @@ fastei.ei(w, samples=400_000, max_memory="24MB")
 fastei.ei(w[:, :4], samples=400_000, max_memory="17MB")
 fastei.measure(w[:3, :2], method="converged")
 fastei.measure(w[:3], method="converged", cells=20, points_per_cell=16)
+fastei.plot.two_input_surfaces("tanh", w1=[-2.0, 0.0, 3.0], w2=[0.5, 1.0], bins=16)
 fastei.ei_parts(w, method="exact", in_bins=16, out_bins=32)
 conv = Conv2d(rng.uniform(-1, 1, (3, 2, 3, 3)), rng.uniform(-1, 1, 3), (2, 6, 5), stride=2,
               padding=1, activation="relu")

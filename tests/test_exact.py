@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 import fastei._exact as exact
-from fastei._exact import edge_ei_exact, ei_exact, ei_parts_matrix_exact, sensitivity_matrix_exact
+from fastei._exact import (
+    edge_ei_exact,
+    ei_exact,
+    ei_parts_matrix_exact,
+    sensitivity_matrix_exact,
+    two_input_ei_exact,
+)
 from fastei.activations import Activation, get_activation
 from fastei.network import Dense
 
@@ -126,6 +132,35 @@ def test_joint_ei_two_inputs_matches_quadrature(n_out, overflow):
     assert bits == pytest.approx(brute, abs=1e-6)
 
 
+@pytest.mark.parametrize("activation, value_range", [("sigmoid", (0.0, 1.0)),
+                                                      ("tanh", (-1.0, 1.0)), ("relu", (0.0, 1.0))])
+@pytest.mark.parametrize("overflow", ["clip", "drop"])
+def test_two_input_layers_at_once_match_the_exact_areas(activation, value_range, overflow):
+    # Zero weights (one and both), equal and opposite ones, a tiny one beside a large one.
+    # The trapezoid CDF agrees with a 40-digit computation to ~1e-15 bits; the areas of
+    # ei_exact are differences of line crossings and carry ~1e-12 of rounding.
+    rng = np.random.default_rng(8)
+    weights = np.vstack([[[0.0, 0.0], [0.0, 3.0], [2.5, 0.0], [4.0, -4.0], [-7.0, -7.0],
+                          [1e-9, 6.0]], rng.uniform(-10, 10, (6, 2))])
+    kw = dict(in_range=value_range, out_range=value_range, **bins(32), overflow=overflow)
+    expected = [ei_exact(Dense(w[None], None, activation), **kw) for w in weights]
+    np.testing.assert_allclose(two_input_ei_exact(weights, activation, **kw), expected,
+                               rtol=0, atol=2e-12)
+    assert two_input_ei_exact(weights[:1], activation, **kw)[0] == 0.0
+
+
+@pytest.mark.parametrize("weights, match", [
+    (np.ones((2, 3)), r"^weights must have shape \(n, 2\), one 2 -> 1 layer per row; got "
+                      r"shape \(2, 3\)$"),
+    (np.ones(2), r"^weights must have shape \(n, 2\), .* got shape \(2,\)$"),
+    (np.array([[1.0, 2.0], [1e308, 1e308]]), r"^the 2 -> 1 layers, one per row of weights: "
+                                             r"the pre-activation of output 1 can overflow"),
+])
+def test_two_input_layers_at_once_reject_bad_weights(weights, match):
+    with pytest.raises(ValueError, match=match):
+        two_input_ei_exact(weights, "sigmoid", **UNIT, **bins(8))
+
+
 def test_fourier_series_and_closed_form_agree(monkeypatch):
     rng = np.random.default_rng(1)
     layer = Dense(rng.uniform(-1, 1, (3, 6)), rng.normal(size=3) * 0.3, "tanh")
@@ -137,6 +172,20 @@ def test_fourier_series_and_closed_form_agree(monkeypatch):
     fourier = ei_parts_matrix_exact(layer, **kw)
     np.testing.assert_allclose(fourier, closed, rtol=0, atol=1e-12)
 
+
+
+def test_trapezoid_cdf_equals_inclusion_exclusion():
+    # Widths within a factor 20 keep the inclusion-exclusion sum's cancellation below 1e-13;
+    # a zero width is a point mass (a single uniform, or a step at 0).
+    from fastei._kernels import two_uniforms_cdf
+
+    y = np.concatenate([[-np.inf, np.inf, 0.0], np.linspace(-1.2, 1.2, 97)])
+    rng = np.random.default_rng(2)
+    for widths in [*np.sort(rng.uniform(0.1, 2.0, (20, 2)), axis=1), [0.0, 1.5], [0.0, 0.0]]:
+        significant = np.array([w for w in widths if w > 0]).reshape(1, -1)
+        expected = exact._closed_form_cdf(y[None, None], significant)[0, 0]
+        got = [two_uniforms_cdf(v, *widths) for v in y]
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-13)
 
 # --- Monte Carlo plug-in --------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _rng
+from .. import _exact, _rng
 from .._sampling import _Table, count_joint, plan_joint
 from ..conv import Conv2d
 from . import api
@@ -20,6 +20,8 @@ def warmup() -> None:
     weights = np.full((2, 3), 0.5)
     api.measure(weights, samples=500, sensitivity_samples=50, groups=[([0], [1])])
     api.measure(weights[:, :2], method="converged")
+    _exact.two_input_ei_exact(weights[:, :2], "sigmoid", in_range=(0.0, 1.0),
+                              out_range=(0.0, 1.0), in_bins=2, out_bins=2)  # grids of layers
     api.measure(weights, method="converged", cells=4, points_per_cell=4)
     api.measure(Conv2d(np.full((2, 1, 2, 2), 0.5), input_shape=(1, 2, 3)), samples=500,
                 sensitivity_samples=50)  # the convolution's own kernel

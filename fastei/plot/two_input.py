@@ -48,7 +48,8 @@ def two_input_surfaces(activation="sigmoid", *, w1=None, w2=None, bins=8, in_ran
         Weights of A -> C and B -> C; default 41 values from -10 to 10 (the paper's grid
         is -10 to 10 in steps of 0.2).
     bins : int, default 8
-        Bins of inputs and output (the paper's Fig. 1d-f used 64: about 0.05 s a point).
+        Bins of inputs and output (the paper's Fig. 1d-f used 64: about a second for the
+        default grid).
     in_range, out_range : tuple of float, optional
         Default: the activation's default range, as in the paper.
     overflow : {"clip", "drop"}, default "clip"
@@ -61,9 +62,13 @@ def two_input_surfaces(activation="sigmoid", *, w1=None, w2=None, bins=8, in_ran
     -----
     Each point is :func:`fastei.measure` with ``method="converged"``: exact EI of the
     two-input layer, exact EI_parts and exact sensitivity (the other input held at 0).
+    The grid goes through in three calls rather than one per point: EI_parts of one layer
+    with an output per point; sensitivity, whose edges each see one weight, from a layer
+    with an output per distinct weight; and EI of every layer at once, from a closed form
+    that agrees with :func:`fastei.measure` to about 1e-12 bits.
     """
-    from .. import measure
-    from ..network import Network
+    from .._exact import ei_parts_matrix_exact, sensitivity_matrix_exact, two_input_ei_exact
+    from ..network import Dense
 
     act = get_activation(activation)
     grid = np.linspace(-10.0, 10.0, 41)
@@ -74,14 +79,34 @@ def two_input_surfaces(activation="sigmoid", *, w1=None, w2=None, bins=8, in_ran
     settings = dict(in_range=act.default_range if in_range is None else tuple(in_range),
                     out_range=act.default_range if out_range is None else tuple(out_range),
                     in_bins=int(bins), out_bins=int(bins), overflow=overflow)
-    values = {name: np.empty((w2.size, w1.size)) for name in MEASURES}
-    for i, b in enumerate(w2):
-        for j, a in enumerate(w1):
-            m = measure(Network.from_weights([[[a, b]]], activation=act), method="converged",
-                        **settings)
-            for name in MEASURES:
-                values[name][i, j] = getattr(m, name)
+    exact, max_memory = _checked_settings(act, w1, w2, settings)
+    pairs = np.column_stack([np.tile(w1, w2.size), np.repeat(w2, w1.size)])  # row i of w2
+    ei_parts = ei_parts_matrix_exact(Dense(pairs, None, act), **exact,
+                                     max_memory=max_memory).sum(axis=0)
+    weights, index = np.unique(pairs, return_inverse=True)
+    edges = sensitivity_matrix_exact(Dense(weights[:, None], None, act), **exact,
+                                     max_memory=max_memory)[0]
+    sensitivity = edges[index.reshape(pairs.shape)].sum(axis=1)
+    ei = two_input_ei_exact(pairs, act, **exact)
+    values = dict(ei=ei, ei_parts=ei_parts, sensitivity=sensitivity,
+                  degeneracy=sensitivity - ei, phi_feedforward=ei - ei_parts)
+    values = {name: values[name].reshape(w2.size, w1.size) for name in MEASURES}
     return TwoInputSurfaces(act.name, w1, w2, values, {"activation": act.name, **settings})
+
+
+def _checked_settings(act, w1, w2, settings) -> tuple[dict, int]:
+    """The settings as :func:`fastei.measure` checks them at every point of the grid
+    (ranges, bins, overflow and, at the largest weights, no float64 overflow), in the
+    form the exact estimators take, and the memory budget it gives their tables."""
+    from ..estimators.options import make_options
+    from ..network import Network
+
+    options = make_options({**settings, "method": "converged"}, methods=("converged",),
+                           sample_rules=False)
+    largest = Network.from_weights([[[np.abs(w1).max(), np.abs(w2).max()]]], activation=act)
+    setup = options.span_setup(largest)
+    return dict(in_range=setup.in_range, out_range=setup.out_range, in_bins=setup.in_bins,
+                out_bins=setup.out_bins, overflow=options.overflow), options.max_memory
 
 
 def plot_surface(surfaces, quantity="ei", *, ax=None):

@@ -217,6 +217,37 @@ def bin_values(values, lo, hi, n_bins, drop, out):
     return n_outside, n_nan
 
 
+@parallel_kernel
+def bin_preactivations(z, thresholds, low, high, drop, out):
+    """Bins of ``f(z)`` from the pre-activations ``z`` of a non-decreasing activation
+    ``f``: the number of ``thresholds`` at or below ``z`` (the smallest pre-activations
+    of each bin above the first). ``z < low`` and ``z >= high`` mark the values below and
+    above the output range (``high`` NaN: none); they are clipped, or marked ``-1`` when
+    ``drop``. NaN goes to bin 0 and is counted apart. Parameters: z (k, n) float64;
+    thresholds (B - 1,) float64; out (k, n) int16. Returns the number of values outside
+    the range and the number of NaN values, as :func:`bin_values` does.
+    """
+    n_outside = 0
+    n_nan = 0
+    for c in prange(z.shape[0]):
+        row = z[c]
+        bins = out[c]
+        outside = 0
+        nan = 0
+        for r in range(row.shape[0]):
+            v = row[r]
+            b = 0
+            for t in range(thresholds.shape[0]):
+                b += v >= thresholds[t]
+            beyond = v < low or v >= high
+            bins[r] = -1 if drop and beyond else b
+            outside += beyond
+            nan += v != v
+        n_outside += outside
+        n_nan += nan
+    return n_outside, n_nan
+
+
 @serial_kernel
 def _bin_scale(width, n_bins):
     """``n_bins / width`` and whether ``(v - lo) * scale`` rounds exactly like
@@ -555,6 +586,20 @@ def tally_counts(table, clear, small, large, n_large):
 #
 # Joint states whose input cell and output state fit in one word together are counted by
 # sorting: each state's count is the length of its run, with no table to probe at random.
+
+
+@serial_kernel
+def append_joint_keys(x_keys, y_keys, mask, shift, out, start):
+    """Write the joint key ``x_keys[r, 0] << shift | y_keys[r, 0]`` of each masked row to
+    ``out`` from ``start`` on, in row order; return where they end. Parameters: x_keys
+    (n, 1), y_keys (n, 1) uint64; mask (n,) bool; shift int; out (m,) uint64 with room."""
+    at = start
+    shift = np.uint64(shift)
+    for r in range(mask.shape[0]):
+        if mask[r]:
+            out[at] = (x_keys[r, 0] << shift) | y_keys[r, 0]
+            at += 1
+    return at
 
 
 @parallel_kernel

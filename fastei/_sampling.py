@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 from . import _kernels as K
-from .activations import apply_checked, name_of
+from .activations import LINEAR_CODE, SIGMOID_CODE, TANH_CODE, apply_checked, name_of
 
 CHUNK_ROWS = 1 << 16  # most rows per chunk
 MIN_CHUNK_ROWS = 1024  # fewest rows per chunk a budget must hold (fewer would be slow)
@@ -30,6 +30,8 @@ MAX_LOAD = 0.75      # a shard's table grows past this fill
 PLANNED_LOAD = 0.6   # tables are sized for this fill of the expected states
 SMALL_COUNT = 4096   # counts up to this are tallied in a dense histogram
 SCAN_FACTOR = 8      # a pass scans up to this many chunks' rows to select one chunk's
+# activations whose outputs are binned from their pre-activations (see Span.output_bins)
+THRESHOLD_CODES = (SIGMOID_CODE, TANH_CODE)
 DENSE_STATE_BITS = 20  # output keys this narrow are counted in a dense array, not a table
 PREFETCH_DISTANCE = 16  # rows ahead whose home slot is prefetched while inserting
 PAIR_GROUP_BYTES = 1 << 16  # most bytes of an input's histogram against a group of outputs
@@ -99,7 +101,7 @@ class Span:
         return f"{self.name} ({self.n_in} -> {self.n_out})"
 
     def forward_bytes(self) -> int:
-        """Bytes per row that :meth:`forward` and :meth:`bin_outputs` allocate: every
+        """Bytes per row that :meth:`output_bins` allocates: every
         layer's outputs (three arrays for a user activation: pre-activations, its result
         and the float64 copy) and the output bins."""
         widths = sum(layer.n_out * (1 if layer.code >= 0 else 3)
@@ -111,23 +113,71 @@ class Span:
         its bins (:meth:`noise`), then :meth:`forward_bytes`."""
         return 10 * self.n_in + self.forward_bytes()
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """Outputs ``(n_out, n)`` of the span for node-major inputs ``x`` of shape ``(n_in, n)``.
+    def output_bins(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        """Bins ``(n_out, n)`` of the span's outputs for node-major inputs ``x`` of shape
+        ``(n_in, n)``, and the number of output values outside ``out_range``.
+
+        A sigmoid or tanh last layer is binned from its pre-activations by
+        :meth:`preactivation_thresholds`, without evaluating the activation.
 
         Raises
         ------
         ValueError
-            If a user activation returns a wrong array (see
+            If an output is NaN, or a user activation returns a wrong array (see
             :func:`fastei.activations.apply_checked`).
         """
+        thresholds = self.preactivation_thresholds
         h = x
-        for layer in self.layers:
+        for index, layer in enumerate(self.layers):
+            last = index == len(self.layers) - 1
             out = np.empty((layer.n_out, h.shape[1]))
-            layer.apply(h, out)
+            if last and thresholds is not None:
+                K.dense_forward(h, layer.weights, layer.bias, LINEAR_CODE, BLOCK_ROWS, out)
+            else:
+                layer.apply(h, out)
             if layer.code < 0:
                 out = apply_checked(layer.func, out, layer.name)
             h = out
-        return h
+        bins = np.empty(h.shape, dtype=np.int16)
+        if thresholds is None:
+            outside, nan = K.bin_values(h, *self.out_range, self.out_bins, self.drop, bins)
+        else:
+            outside, nan = K.bin_preactivations(h, *thresholds, self.drop, bins)
+        if nan:
+            raise ValueError(
+                f"{self.name} gave {nan} NaN outputs: a pre-activation overflowed float64, "
+                "so some weights are too large; rescale them"
+            )
+        return bins, int(outside)
+
+    @functools.cached_property
+    def preactivation_thresholds(self) -> tuple[np.ndarray, float, float] | None:
+        """Where the last layer's activation moves its output to the next bin, and out of
+        the output range: ``(thresholds, low, high)`` (see
+        :func:`fastei._kernels.bin_preactivations`); None unless the last layer is
+        dense with a sigmoid or tanh.
+
+        Each is the smallest double pre-activation ``z`` at which the kernel's own
+        activation and binning give a bin at least ``k`` (``k = 1 .. out_bins - 1``),
+        an output at least the range's low end, or one above its high end, found by
+        bisection over the doubles in order. The activation is non-decreasing, so the
+        bins are those of the activation's values; no exp or tanh is computed per row.
+        """
+        last = self.layers[-1]
+        if last.forward is not None or last.code not in THRESHOLD_CODES:
+            return None
+        lo, hi = self.out_range
+
+        def holds(z):  # each predicate at its own pre-activation
+            values = z.copy()
+            K.activate(values, last.code, np.empty((2, values.size), np.int64))
+            bins = np.empty((1, values.size), np.int16)
+            K.bin_values(values[None], lo, hi, self.out_bins, False, bins)
+            return np.concatenate([bins[0, :-2] >= np.arange(1, self.out_bins),
+                                   [values[-2] >= lo, values[-1] > hi]])
+
+        edges = _smallest_where(holds, self.out_bins + 1)
+        return edges[:-2], float(edges[-2]), float(edges[-1])
 
     def noise(self, key, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Input noise ``(n_in, len(rows))`` of the given sample rows of stream ``key``,
@@ -138,22 +188,38 @@ class Span:
                        *self.in_range, BLOCK_ROWS, x, self.in_bins, bins)
         return x, bins
 
-    def bin_outputs(self, y: np.ndarray) -> tuple[np.ndarray, int]:
-        """Bins of the outputs ``y`` and the number of values outside ``out_range``.
 
-        Raises
-        ------
-        ValueError
-            If an output is NaN.
-        """
-        bins = np.empty(y.shape, dtype=np.int16)
-        outside, nan = K.bin_values(y, *self.out_range, self.out_bins, self.drop, bins)
-        if nan:
-            raise ValueError(
-                f"{self.name} gave {nan} NaN outputs: a pre-activation overflowed float64, "
-                "so some weights are too large; rescale them"
-            )
-        return bins, int(outside)
+_SIGN = np.int64(-(2**63))
+
+
+def _ordered(z: np.ndarray) -> np.ndarray:
+    """Integers in the order of the doubles ``z`` (``-0.0`` and ``0.0`` both give 0)."""
+    bits = z.view(np.int64)
+    return np.where(bits >= 0, bits, -(bits & ~_SIGN))
+
+
+def _double(ordered: np.ndarray) -> np.ndarray:
+    """The doubles of :func:`_ordered` integers."""
+    return np.where(ordered >= 0, ordered, (-ordered) | _SIGN).view(np.float64)
+
+
+def _smallest_where(holds, n: int) -> np.ndarray:
+    """For ``n`` predicates that are false below and true from some double on, the
+    smallest double where each holds (``-inf`` if it holds everywhere, NaN if nowhere).
+    ``holds(z)`` evaluates predicate ``i`` at ``z[i]`` for an array of ``n`` doubles."""
+    low = _ordered(np.full(n, -np.inf))
+    high = _ordered(np.full(n, np.inf))
+    everywhere = holds(_double(low))
+    nowhere = ~holds(_double(high))
+    while np.any(low + 1 < high):  # low fails, high holds
+        middle = (low >> 1) + (high >> 1) + (low & high & 1)  # no overflow
+        ok = holds(_double(middle))
+        high = np.where(ok, middle, high)
+        low = np.where(ok, low, middle)
+    edges = _double(high)
+    edges[everywhere] = -np.inf
+    edges[nowhere] = np.nan
+    return edges
 
 
 def format_bytes(n: float) -> str:
@@ -969,7 +1035,7 @@ class _PartCounter:
         on return, before the next chunk allocates its own."""
         plan = self.plan
         x, x_bins = plan.span.noise(plan.key, rows)
-        y_bins, outside = plan.span.bin_outputs(plan.span.forward(x))
+        y_bins, outside = plan.span.output_bins(x)
         if self.result.pairs is not None:
             count_pairs(plan.span, x_bins, y_bins, self.result.pairs)
         valid = rows.size
@@ -1028,17 +1094,15 @@ class _PartCounter:
 
     def _keep(self, x_keys, y_keys, mask) -> None:
         """Keep the joint keys (input cell above output state) of the masked rows."""
-        plan = self.plan
-        keys = (x_keys[mask, 0] << np.uint64(plan.output_bits)) | y_keys[mask, 0]
-        end = self.n_kept + keys.size
+        end = self.n_kept + int(np.count_nonzero(mask))
         if end > self.kept.size:  # more rows than planned: more by an eighth
             grown = max(end, self.kept.size * 9 // 8)
             self._check_room(SORT_ROW_BYTES * (grown - self.kept.size), "inputs")
             kept = np.empty(grown, np.uint64)
             kept[:self.n_kept] = self.kept[:self.n_kept]
             self.kept = kept
-        self.kept[self.n_kept:end] = keys
-        self.n_kept = end
+        self.n_kept = K.append_joint_keys(x_keys, y_keys, mask, self.plan.output_bits,
+                                          self.kept, self.n_kept)
 
     def _check_room(self, more: int, role: str) -> None:
         """Raise :class:`_TableBudgetExceeded` if ``more`` bytes beside the live tables,
@@ -1134,6 +1198,6 @@ def _count_sensitivity_chunk(span, key, rows, baseline, counts) -> int:
     noise, noise_bins = span.noise(key, rows)
     x = np.full((n_in, n_in, rows.size), baseline)
     x[np.arange(n_in), np.arange(n_in)] = noise
-    y_bins, outside = span.bin_outputs(span.forward(x.reshape(n_in, -1)))
+    y_bins, outside = span.output_bins(x.reshape(n_in, -1))
     K.sensitivity_pair_counts(noise_bins, y_bins, counts)
     return outside

@@ -59,7 +59,7 @@ def _output_hashes(span: Span, x: np.ndarray, out: np.ndarray) -> None:
     """Identity of each point's binned output state: the packed key when it fits in one
     word, else its 64-bit hash."""
     bits, words, hashed = key_layout(span.n_out, span.out_bins)
-    y_bins, _ = span.bin_outputs(span.forward(x))
+    y_bins, _ = span.output_bins(x)
     keys = np.empty((x.shape[1], words), np.uint64)
     valid = np.empty(x.shape[1], np.bool_)
     K.cell_keys(y_bins, np.arange(span.n_out, dtype=np.int64), bits, hashed, BLOCK_ROWS,

@@ -38,11 +38,13 @@ def mnist_idx_dir(tmp_path):
     return tmp_path
 
 
-def span_setup(network, span=0, in_bins=8, out_bins=8, overflow="clip"):
-    """The kernels' view of a span, with default ranges (as the public estimators build it)."""
+def span_setup(network, span=0, in_bins=8, out_bins=8, overflow="clip", out_range=None):
+    """The kernels' view of a span, with default ranges unless ``out_range`` is given (as
+    the public estimators build it)."""
     from fastei.estimators.options import make_options
 
-    options = make_options(dict(span=span, in_bins=in_bins, out_bins=out_bins, overflow=overflow),
+    options = make_options(dict(span=span, in_bins=in_bins, out_bins=out_bins, overflow=overflow,
+                                out_range=out_range),
                            methods=("sampled",), sample_rules=False)
     return options.span_setup(network)
 

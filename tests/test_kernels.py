@@ -76,6 +76,34 @@ def test_sigmoid_kernel_agrees_with_numpy_over_the_whole_range():
     assert out[0, -1] == 1.0 and out[0, -8] == 0.0 and out[0, -5] == 0.5
 
 
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+@pytest.mark.parametrize("out_bins, out_range, overflow", [
+    (8, None, "clip"), (64, None, "clip"), (7, (0.2, 0.7), "clip"), (5, (0.2, 0.7), "drop")])
+def test_outputs_binned_from_preactivations_equal_the_activations_binned(
+        activation, out_bins, out_range, overflow):
+    # A sigmoid or tanh last layer is binned by comparing pre-activations with thresholds:
+    # the same bins and the same count outside the range as the activation's values,
+    # also at each threshold and the doubles beside it.
+    setup = span_setup(fastei.Network.from_weights([np.eye(1)], activation=activation), 0,
+                       8, out_bins, overflow, out_range=out_range)
+    thresholds, low, high = setup.preactivation_thresholds
+    edges = np.concatenate([thresholds, [low, high]])
+    edges = edges[np.isfinite(edges)]
+    z = np.concatenate([np.random.default_rng(out_bins).uniform(-40, 40, 100_000),
+                        edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf),
+                        [-np.inf, np.inf, 0.0, -0.0, 1e-300, -1e-300]])[None]
+    bins, outside = setup.output_bins(z)
+    code = setup.layers[0].code
+    values = z.copy()
+    _kernels.activate(values[0], code, np.empty((2, z.size), np.int64))
+    expected = np.empty(z.shape, np.int16)
+    expected_outside, _ = _kernels.bin_values(values, *setup.out_range, out_bins,
+                                              overflow == "drop", expected)
+    assert_array_equal(bins, expected)
+    assert outside == expected_outside
+    assert len(np.unique(bins)) == out_bins + (overflow == "drop")
+
+
 def test_binning_counts_and_overflow_match_reference():
     values = np.array([[-0.5, 0.0, 0.124, 0.125, 0.5, 0.999, 1.0, 1.7]])
     for drop in (False, True):

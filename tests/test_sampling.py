@@ -324,10 +324,10 @@ def test_overflowing_first_layer_is_refused_before_sampling():
 def test_nan_message_names_the_span():
     span = _span(np.ones((1, 1)), first_layer=2)
     with pytest.raises(ValueError, match="^layer 2 gave 1 NaN outputs"):
-        span.bin_outputs(np.array([[0.5, np.nan]]))
+        span.output_bins(np.array([[0.5, np.nan]]))
     two = Span(span.layers * 2, 1, 1, (0.0, 1.0), (0.0, 1.0), 8, 8, False, 1)
     with pytest.raises(ValueError, match="^layers 1 to 2 gave 2 NaN outputs"):
-        two.bin_outputs(np.full((1, 2), np.nan))
+        two.output_bins(np.full((1, 2), np.nan))
 
 
 def test_preactivation_bounds():
@@ -377,21 +377,22 @@ def test_user_activation_results_are_checked(func, match):
     span = _span(np.eye(2), code=-1, func=func)
     x = np.array([[0.1, 0.7, 0.8], [0.2, 0.3, 0.4]])
     with pytest.raises(ValueError, match=f"^activation 'checked_test' {match}"):
-        span.forward(x)
+        span.output_bins(x)
 
 
 def test_user_activation_results_are_cast_to_float64():
     span = _span(np.eye(2), code=-1, func=lambda z: (z > 0.5).astype(np.float32))
-    y = span.forward(np.array([[0.25, 0.75], [0.75, 0.25]]))
-    assert y.dtype == np.float64 and y.flags.c_contiguous
-    np.testing.assert_array_equal(y, [[0.0, 1.0], [1.0, 0.0]])
+    bins, outside = span.output_bins(np.array([[0.25, 0.75], [0.75, 0.25]]))
+    np.testing.assert_array_equal(bins, [[0, 7], [7, 0]])
+    assert outside == 0
 
 
 def test_nan_at_an_infinite_input_is_left_to_the_binning():
+    # The activation's check passes NaN from an infinite input; the binning reports it.
     span = _span(np.eye(1), code=-1, func=lambda z: z / (1.0 + np.abs(z)), in_range=(-1, 1))
-    with np.errstate(invalid="ignore"):
-        y = span.forward(np.array([[np.inf, 0.5]]))
-    assert np.isnan(y[0, 0]) and y[0, 1] == 0.5 / 1.5
+    with np.errstate(invalid="ignore"), pytest.raises(ValueError,
+                                                      match="^layer 0 gave 1 NaN outputs"):
+        span.output_bins(np.array([[np.inf, 0.5]]))
 
 
 def test_inverse_of_a_user_activation_is_checked():

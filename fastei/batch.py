@@ -138,13 +138,16 @@ def _converged_task(network, span, measures, options) -> dict:
 
 
 def _set_threads(threads: int, parent: int) -> None:
-    """Worker initializer: share the cores among the workers, and end the worker when
-    ``parent``, the process that started it, is killed (it would otherwise wait for tasks
-    for ever)."""
+    """Worker initializer: keep freed memory for reuse, share the cores among the workers,
+    and end the worker when ``parent``, the process that started it, is killed (it would
+    otherwise wait for tasks for ever)."""
     import threading
 
     import numba
 
+    from ._heap import keep_freed_memory
+
+    keep_freed_memory()
     numba.set_num_threads(threads)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 

@@ -15,6 +15,7 @@ import time
 import warnings
 from pathlib import Path
 
+from ._heap import keep_freed_memory
 from ._version import __version__
 
 _INTERRUPTED = 130
@@ -546,6 +547,7 @@ def _build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Run the fastei command line; return the exit status."""
     args = _build_parser().parse_args(argv)
+    keep_freed_memory()
 
     def one_line(message, category, filename, lineno, file=None, line=None):
         print(f"fastei {args.command}: warning: {' '.join(str(message).split())}",

@@ -49,22 +49,49 @@ def fill_uniform(key, rows, n_nodes, nodes, lo, hi, block, out, n_bins=0, bins=N
     optional ``bins`` (k, n) int16 receives the bins of ``out`` among ``n_bins``, as
     :func:`bin_values` gives them (noise never lies outside ``[lo, hi]``).
     """
-    width = hi - lo
-    scale, by_scale = _bin_scale(width, max(n_bins, 1))
     n = rows.shape[0]
     for b in prange((n + block - 1) // block):
         start = b * block
         stop = min(n, start + block)
-        row_block = rows[start:stop]
-        for c in range(nodes.shape[0]):
-            node = nodes[c]
-            out_row = out[c, start:stop]
-            for r in range(stop - start):
-                out_row[r] = _noise(key, row_block[r], n_nodes, node, lo, width)
-            if bins is not None:
-                bins_row = bins[c, start:stop]
-                for r in range(stop - start):
-                    bins_row[r] = _bin_of(out_row[r], lo, width, n_bins, scale, by_scale)
+        _noise_block(key, rows, start, stop, n_nodes, nodes, lo, hi, out, start, n_bins, bins)
+
+
+@parallel_kernel
+def noise_forward(key, rows, lo, hi, n_bins, bins, weights, bias, code, block, out):
+    """The noise of every input node for the chosen rows, binned into ``bins`` as
+    :func:`fill_uniform` gives them, and taken through a dense layer into ``out`` as
+    :func:`dense_forward` does, a block of rows at a time, so that the noise itself
+    stays in the cache and is never stored. Parameters: as those two kernels' (the
+    layer's inputs are the noise's nodes, ``0 .. weights.shape[1] - 1``).
+    """
+    n_in = weights.shape[1]
+    nodes = np.arange(n_in)
+    n = rows.shape[0]
+    for b in prange((n + block - 1) // block):
+        start = b * block
+        stop = min(n, start + block)
+        noise = np.empty((n_in, stop - start))
+        _noise_block(key, rows, start, stop, n_in, nodes, lo, hi, noise, 0, n_bins, bins)
+        _dense_block(noise, 0, weights, bias, code, out, start, stop)
+
+
+@serial_kernel
+def _noise_block(key, rows, start, stop, n_nodes, nodes, lo, hi, out, at, n_bins, bins):
+    """:func:`fill_uniform` of rows ``start:stop``, the noise written to ``out`` from
+    column ``at`` on and the bins (if ``bins`` is not None) to columns ``start:stop``."""
+    width = hi - lo
+    scale, by_scale = _bin_scale(width, max(n_bins, 1))
+    row_block = rows[start:stop]
+    m = stop - start
+    for c in range(nodes.shape[0]):
+        node = nodes[c]
+        out_row = out[c, at:at + m]
+        for r in range(m):
+            out_row[r] = _noise(key, row_block[r], n_nodes, node, lo, width)
+        if bins is not None:
+            bins_row = bins[c, start:stop]
+            for r in range(m):
+                bins_row[r] = _bin_of(out_row[r], lo, width, n_bins, scale, by_scale)
 
 
 @serial_kernel
@@ -125,23 +152,30 @@ def dense_forward(h, weights, bias, code, block, out):
     Parameters: h (k_in, n) float64; weights (k_out, k_in) float64; bias (k_out,)
     float64; code int; block int (rows per parallel task); out (k_out, n) float64.
     """
-    k_out, k_in = weights.shape
     n = h.shape[1]
     for b in prange((n + block - 1) // block):
         start = b * block
         stop = min(n, start + block)
-        m = stop - start
-        powers = np.empty((2, m), dtype=np.int64)
-        for o in range(k_out):
-            z = out[o, start:stop]
+        _dense_block(h, start, weights, bias, code, out, start, stop)
+
+
+@serial_kernel
+def _dense_block(h, at, weights, bias, code, out, start, stop):
+    """:func:`dense_forward` of rows ``start:stop`` of ``out``, from the inputs in columns
+    ``at`` on of ``h``."""
+    k_out, k_in = weights.shape
+    m = stop - start
+    powers = np.empty((2, m), dtype=np.int64)
+    for o in range(k_out):
+        z = out[o, start:stop]
+        for r in range(m):
+            z[r] = bias[o]
+        for i in range(k_in):
+            w = weights[o, i]
+            h_row = h[i, at:at + m]
             for r in range(m):
-                z[r] = bias[o]
-            for i in range(k_in):
-                w = weights[o, i]
-                h_row = h[i, start:stop]
-                for r in range(m):
-                    z[r] += h_row[r] * w
-            activate(z, code, powers)
+                z[r] += h_row[r] * w
+        activate(z, code, powers)
 
 
 @vector_kernel

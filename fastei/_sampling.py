@@ -126,12 +126,37 @@ class Span:
             If an output is NaN, or a user activation returns a wrong array (see
             :func:`fastei.activations.apply_checked`).
         """
-        thresholds = self.preactivation_thresholds
-        h = x
-        for index, layer in enumerate(self.layers):
-            last = index == len(self.layers) - 1
+        return self._output_bins(x, 0)
+
+    def noise_output_bins(self, key, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """The bins of the input noise of the given rows of stream ``key`` (as
+        :meth:`noise`), and :meth:`output_bins` of that noise. A dense first layer with a
+        built-in activation takes the noise a block of rows at a time as it is drawn
+        (:func:`fastei._kernels.noise_forward`), so the noise itself is never stored."""
+        first = self.layers[0]
+        if first.forward is not None or first.code < 0:
+            x, x_bins = self.noise(key, rows)
+            return (x_bins, *self.output_bins(x))
+        x_bins = np.empty((self.n_in, rows.size), dtype=np.int16)
+        h = np.empty((first.n_out, rows.size))
+        K.noise_forward(key, rows, *self.in_range, self.in_bins, x_bins, first.weights,
+                        first.bias, self._kernel_code(0), BLOCK_ROWS, h)
+        return (x_bins, *self._output_bins(h, 1))
+
+    def _kernel_code(self, index: int) -> int:
+        """The activation code layer ``index`` is computed with: none (pre-activations)
+        for a last layer binned by :meth:`preactivation_thresholds`."""
+        last = index == len(self.layers) - 1
+        if last and self.preactivation_thresholds is not None:
+            return LINEAR_CODE
+        return self.layers[index].code
+
+    def _output_bins(self, h: np.ndarray, first: int) -> tuple[np.ndarray, int]:
+        """:meth:`output_bins` from ``h``, the outputs of the layers before ``first``."""
+        for index in range(first, len(self.layers)):
+            layer = self.layers[index]
             out = np.empty((layer.n_out, h.shape[1]))
-            if last and thresholds is not None:
+            if self._kernel_code(index) != layer.code:
                 K.dense_forward(h, layer.weights, layer.bias, LINEAR_CODE, BLOCK_ROWS, out)
             else:
                 layer.apply(h, out)
@@ -139,6 +164,7 @@ class Span:
                 out = apply_checked(layer.func, out, layer.name)
             h = out
         bins = np.empty(h.shape, dtype=np.int16)
+        thresholds = self.preactivation_thresholds
         if thresholds is None:
             outside, nan = K.bin_values(h, *self.out_range, self.out_bins, self.drop, bins)
         else:
@@ -1034,8 +1060,7 @@ class _PartCounter:
         """Take the given rows through the span and count them. The chunk's arrays die
         on return, before the next chunk allocates its own."""
         plan = self.plan
-        x, x_bins = plan.span.noise(plan.key, rows)
-        y_bins, outside = plan.span.output_bins(x)
+        x_bins, y_bins, outside = plan.span.noise_output_bins(plan.key, rows)
         if self.result.pairs is not None:
             count_pairs(plan.span, x_bins, y_bins, self.result.pairs)
         valid = rows.size

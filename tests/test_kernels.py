@@ -51,6 +51,23 @@ def test_noise_matches_reference_bit_for_bit():
         assert_array_equal(bins, ref.bins_of(binned, lo, hi, n_bins))
 
 
+@pytest.mark.parametrize("n_in, n_out, code", [(25, 6, 0), (4, 5, 1), (3, 2, 3)])
+def test_noise_taken_through_a_layer_as_drawn_equals_noise_then_layer(n_in, n_out, code):
+    # The fused kernel keeps the noise in the cache; same bins, same outputs, bit for bit.
+    rng = np.random.default_rng(n_in)
+    weights, bias = rng.normal(size=(n_out, n_in)), rng.normal(size=n_out)
+    rows = np.sort(rng.choice(10**6, 3000, replace=False)).astype(np.int64)
+    key = _rng.stream_key(4, _rng.JOINT_STREAM)
+    x, x_bins = np.empty((n_in, rows.size)), np.empty((n_in, rows.size), np.int16)
+    _kernels.fill_uniform(key, rows, n_in, np.arange(n_in), -1.0, 1.0, 64, x, 8, x_bins)
+    expected = np.empty((n_out, rows.size))
+    _kernels.dense_forward(x, weights, bias, code, 64, expected)
+    bins, out = np.empty_like(x_bins), np.empty_like(expected)
+    _kernels.noise_forward(key, rows, -1.0, 1.0, 8, bins, weights, bias, code, 64, out)
+    assert_array_equal(bins, x_bins)
+    assert_array_equal(out, expected)
+
+
 @pytest.mark.parametrize("code, func", [(0, lambda z: z), (1, _sigmoid), (2, np.tanh),
                                         (3, lambda z: np.maximum(z, 0.0))])
 def test_layer_kernel_matches_reference(code, func):

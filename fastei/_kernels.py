@@ -221,13 +221,19 @@ def _exp_of_negated(z, powers):
 
 
 @parallel_kernel
-def bin_values(values, lo, hi, n_bins, drop, out):
+def bin_values(values, lo, hi, n_bins, drop, out, thresholds=None):
     """Bin every value: ``clip(floor((v - lo) / (hi - lo) * n_bins), 0, n_bins - 1)``.
 
     A value outside ``[lo, hi]`` is clipped into the edge bin, or marked ``-1`` when
     ``drop``. NaN goes to bin 0 and is counted apart (the caller must not use the bins
     then). Parameters: values (k, n) float64; out (k, n) int16. Returns the number of
     values outside the range and the number of NaN values.
+
+    With ``thresholds`` (B - 1,) float64 the values are the pre-activations ``z`` of a
+    non-decreasing activation ``f`` and the bins those of ``f(z)``: the number of
+    thresholds at or below ``z`` (the smallest pre-activation of each bin above the
+    first); ``z < lo`` and ``z >= hi`` mark the values below and above the output range
+    (``hi`` NaN: none).
     """
     n_outside = 0
     n_nan = 0
@@ -240,40 +246,14 @@ def bin_values(values, lo, hi, n_bins, drop, out):
         nan = 0
         for r in range(row.shape[0]):
             v = row[r]
-            bins[r] = _bin_of(v, lo, width, n_bins, scale, by_scale)
-            beyond = v < lo or v > hi
-            outside += beyond
-            nan += v != v
-            if drop and beyond:
-                bins[r] = -1
-        n_outside += outside
-        n_nan += nan
-    return n_outside, n_nan
-
-
-@parallel_kernel
-def bin_preactivations(z, thresholds, low, high, drop, out):
-    """Bins of ``f(z)`` from the pre-activations ``z`` of a non-decreasing activation
-    ``f``: the number of ``thresholds`` at or below ``z`` (the smallest pre-activations
-    of each bin above the first). ``z < low`` and ``z >= high`` mark the values below and
-    above the output range (``high`` NaN: none); they are clipped, or marked ``-1`` when
-    ``drop``. NaN goes to bin 0 and is counted apart. Parameters: z (k, n) float64;
-    thresholds (B - 1,) float64; out (k, n) int16. Returns the number of values outside
-    the range and the number of NaN values, as :func:`bin_values` does.
-    """
-    n_outside = 0
-    n_nan = 0
-    for c in prange(z.shape[0]):
-        row = z[c]
-        bins = out[c]
-        outside = 0
-        nan = 0
-        for r in range(row.shape[0]):
-            v = row[r]
-            b = 0
-            for t in range(thresholds.shape[0]):
-                b += v >= thresholds[t]
-            beyond = v < low or v >= high
+            if thresholds is None:
+                b = _bin_of(v, lo, width, n_bins, scale, by_scale)
+                beyond = v < lo or v > hi
+            else:
+                b = np.int16(0)
+                for t in range(thresholds.shape[0]):
+                    b += v >= thresholds[t]
+                beyond = v < lo or v >= hi
             bins[r] = -1 if drop and beyond else b
             outside += beyond
             nan += v != v

@@ -168,7 +168,8 @@ class Span:
         if thresholds is None:
             outside, nan = K.bin_values(h, *self.out_range, self.out_bins, self.drop, bins)
         else:
-            outside, nan = K.bin_preactivations(h, *thresholds, self.drop, bins)
+            edges, low, high = thresholds
+            outside, nan = K.bin_values(h, low, high, self.out_bins, self.drop, bins, edges)
         if nan:
             raise ValueError(
                 f"{self.name} gave {nan} NaN outputs: a pre-activation overflowed float64, "
@@ -180,7 +181,7 @@ class Span:
     def preactivation_thresholds(self) -> tuple[np.ndarray, float, float] | None:
         """Where the last layer's activation moves its output to the next bin, and out of
         the output range: ``(thresholds, low, high)`` (see
-        :func:`fastei._kernels.bin_preactivations`); None unless the last layer is
+        :func:`fastei._kernels.bin_values`); None unless the last layer is
         dense with a sigmoid or tanh.
 
         Each is the smallest double pre-activation ``z`` at which the kernel's own

@@ -13,9 +13,10 @@ def keep_freed_memory() -> bool:
     back to the system; return whether it could (False where malloc has no ``mallopt``).
 
     A count allocates and frees arrays of megabytes for every chunk of rows, and by
-    default each comes back from the system as fresh pages, a page fault each: two to
-    three times the time of a small layer's 10^7-sample count (bench/RESULTS.md). The
-    process then holds on to its peak memory, which the estimators' ``max_memory``
+    default malloc may give some back to the system and take fresh pages, a page fault
+    each, for the next (4-10 % of a small layer's 10^7-sample count in
+    bench/bench_counting.py, more after some sequences of allocations: bench/RESULTS.md).
+    The process then holds on to its peak memory, which the estimators' ``max_memory``
     bounds, so only processes that fastei starts itself (the command line and batch
     workers) call this; the settings are the process's, not a library's to change.
     """

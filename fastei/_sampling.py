@@ -718,8 +718,8 @@ class JointPlan:
     def row_bytes(self) -> int:
         """Bytes per chunk row: the span's arrays, the row numbers and flags of a pass's
         scan of up to ``SCAN_FACTOR`` chunks' rows, the output group codes of pair counts
-        and, for joint counts, the keys,
-        hashes, flags, partitions, masks and each shard's list of its rows."""
+        and, for joint counts, the keys, hashes, flags, partitions, masks and each shard's
+        list of its rows."""
         row = self.span.row_bytes() + 9 * SCAN_FACTOR
         if self.pairs:
             row += 8 * self.span.n_out

@@ -15,9 +15,10 @@ import fastei
 from fastei import _kernels
 from bench_estimators import layer
 
-KERNELS = ("fill_uniform", "rows_of_partition", "dense_forward", "bin_values", "cell_keys",
-           "count_joint_states", "count_states", "count_dense_states", "prefix_partition",
-           "hash_partition", "rehash", "tally_counts")
+KERNELS = ("fill_uniform", "noise_forward", "rows_of_partition", "dense_forward", "bin_values",
+           "cell_keys", "count_joint_states", "count_states", "count_dense_states",
+           "prefix_partition", "hash_partition", "rehash", "tally_counts", "append_joint_keys",
+           "radix_sort", "tally_sorted_runs")
 
 
 def main():
